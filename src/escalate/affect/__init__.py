@@ -1,0 +1,19 @@
+"""Affect: how the customer feels and whether they ask for a human."""
+
+from escalate.affect.base import (
+    EMOTION_GROUPS,
+    EMOTION_LABELS,
+    SENTIMENT_LABELS,
+    AffectModel,
+    AffectScores,
+    affect_signals,
+)
+
+__all__ = [
+    "EMOTION_GROUPS",
+    "EMOTION_LABELS",
+    "SENTIMENT_LABELS",
+    "AffectModel",
+    "AffectScores",
+    "affect_signals",
+]

@@ -1,0 +1,250 @@
+"""Typed data that crosses escalate's edges: turns, conversations, signals, decisions, packets.
+
+Every model is a pydantic v2 model, so a bad record fails with an error that names the
+field. Conversations travel as JSON Lines, one conversation per line (see the README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "MAX_TURNS",
+    "Action",
+    "Conversation",
+    "Decision",
+    "HandoffPacket",
+    "Label",
+    "Priority",
+    "Reason",
+    "Role",
+    "Signals",
+    "Turn",
+]
+
+#: Longest message text accepted, in characters. Longer input is rejected, not truncated,
+#: so that nothing is silently lost.
+MAX_TEXT_CHARS = 20_000
+#: Most turns accepted in one conversation.
+MAX_TURNS = 5_000
+
+Role = Literal["user", "bot", "agent", "system"]
+Action = Literal["continue", "offer_human", "handoff", "offer_callback"]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+#: How strongly each action involves a human; used by the cooldown guard.
+ACTION_STRENGTH: dict[str, int] = {"continue": 0, "offer_callback": 1, "offer_human": 2, "handoff": 3}
+
+
+class Turn(BaseModel):
+    """One message in a conversation.
+
+    A turn needs at least one of ``text``, ``intent`` or ``event``: logs from bots that
+    keep only NLU/NLG intents carry no text.
+
+    Examples
+    --------
+    >>> Turn(role="user", text="Where is my order?").role
+    'user'
+    >>> Turn(role="bot", event="fallback").text is None
+    True
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Role
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    timestamp: datetime | None = None
+    intent: str | None = Field(default=None, max_length=200)
+    event: str | None = Field(default=None, max_length=200)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Turn:
+        if not (self.text and self.text.strip()) and not self.intent and not self.event:
+            raise ValueError("a turn needs a non-empty text, intent or event")
+        return self
+
+
+class Label(BaseModel):
+    """What should have happened in a historical conversation.
+
+    ``turn`` is the 0-based index into ``turns`` of the turn at which a human should
+    have taken over; it is only meaningful when ``escalate`` is true.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    escalate: bool
+    turn: int | None = Field(default=None, ge=0)
+
+
+class Conversation(BaseModel):
+    """A whole conversation, as stored in a JSON Lines archive.
+
+    Examples
+    --------
+    >>> c = Conversation(id="c1", turns=[Turn(role="user", text="hi")])
+    >>> c.channel, len(c.turns)
+    ('chat', 1)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    customer_id: str | None = Field(default=None, max_length=200)
+    channel: str = Field(default="chat", max_length=50)
+    turns: list[Turn] = Field(min_length=1, max_length=MAX_TURNS)
+    label: Label | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _label_turn_in_range(self) -> Conversation:
+        if self.label is not None and self.label.turn is not None and self.label.turn >= len(self.turns):
+            raise ValueError(
+                f"label.turn must be an index into turns (0..{len(self.turns) - 1}), "
+                f"got {self.label.turn}"
+            )
+        return self
+
+
+class Signals(BaseModel):
+    """The signals computed at one turn: one flat record of named numbers.
+
+    Names are dotted (``dialogue.consecutive_fallbacks``, ``sentiment.negative``,
+    ``human_request``); the catalogue of every name, with its meaning, lives in
+    :mod:`escalate.signals.catalog`. A value is ``None`` when it cannot be known at this
+    turn (for example ``dialogue.elapsed_seconds`` without timestamps); any comparison
+    with a missing value is false.
+
+    Examples
+    --------
+    >>> s = Signals(values={"dialogue.user_turns": 2.0})
+    >>> s["dialogue.user_turns"], s.get("human_request")
+    (2.0, None)
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    values: dict[str, float | None] = Field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float | None:
+        return self.values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self.values)
+
+    def get(self, name: str, default: float | None = None) -> float | None:
+        return self.values.get(name, default)
+
+    def as_mapping(self) -> Mapping[str, float | None]:
+        return self.values
+
+
+class Reason(BaseModel):
+    """Why a decision was taken: one condition that held, with the value that triggered it.
+
+    ``code`` is the rule id (or guard name); ``signal``/``op``/``threshold``/``value``
+    describe the comparison that held, when the reason comes from one.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    signal: str | None = None
+    op: str | None = None
+    threshold: float | None = None
+    value: float | None = None
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        if self.signal is not None:
+            return f"{self.code}: {self.signal}={_fmt(self.value)} {self.op} {_fmt(self.threshold)}"
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "none"
+    return str(int(x)) if float(x).is_integer() else f"{x:.3g}"
+
+
+class HandoffPacket(BaseModel):
+    """What a human agent receives at handoff, so the customer never has to repeat themselves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: str
+    customer_id: str | None = None
+    channel: str = "chat"
+    created_at: datetime
+    rule: str | None
+    queue: str | None
+    priority: Priority | None
+    reasons: list[Reason]
+    transcript: list[Turn]
+    signals: dict[str, float | None]
+
+
+class Decision(BaseModel):
+    """What to do after a turn.
+
+    ``action`` is what the bot should do now; ``rule`` the id of the rule (or guard)
+    that decided; ``reasons`` the conditions that held with their values. ``guard``
+    names a guard that changed the rules' action (cooldown, business hours, already
+    handed off, on_error) and ``suppressed`` the action it replaced. ``packet`` is set
+    when the action hands off. ``signals`` is diagnostic and excluded from equality.
+
+    Examples
+    --------
+    >>> d = Decision(conversation_id="c1", turn=0, action="continue")
+    >>> d.escalates
+    False
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: str
+    turn: int = Field(ge=0)
+    action: Action
+    rule: str | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    queue: str | None = None
+    priority: Priority | None = None
+    guard: str | None = None
+    suppressed: Action | None = None
+    packet: HandoffPacket | None = None
+    signals: Signals | None = Field(default=None, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.model_dump(exclude={"packet"}) == other.model_dump(exclude={"packet"})
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def escalates(self) -> bool:
+        """True when the action involves a human (offer, callback or handoff)."""
+        return self.action != "continue"
+
+    def summary(self) -> dict[str, Any]:
+        """The compact record the CLI prints for each user turn."""
+        return {
+            "conversation_id": self.conversation_id,
+            "turn": self.turn,
+            "action": self.action,
+            "rule": self.rule,
+            "reasons": [r.model_dump(exclude_none=True) for r in self.reasons],
+            "queue": self.queue,
+            "priority": self.priority,
+        }
