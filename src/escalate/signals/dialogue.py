@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from datetime import UTC, datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DialogueConfig"]
+from escalate.models import Turn
+
+__all__ = ["DialogueAnalyzer", "DialogueConfig", "DialogueState", "normalise", "similar"]
 
 
 class DialogueConfig(BaseModel):
@@ -67,9 +73,205 @@ class DialogueConfig(BaseModel):
             "talk to someone",
             "speak to a person",
             "talk to a person",
+            "get me a person",
+            "speak with someone",
+            "talk with someone",
             "manager",
             "supervisor",
             "operator",
         ]
     )
     repeat_similarity: float = Field(default=0.85, gt=0.0, le=1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# State and computation
+# ---------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\w\s]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+#: A user message shorter than this (after normalising) never counts as a repeat:
+#: "yes" twice is two answers, not a customer repeating themselves.
+MIN_REPEAT_CHARS = 12
+
+
+def normalise(text: str) -> str:
+    """Lower-case, drop punctuation, collapse whitespace."""
+    return _SPACE.sub(" ", _WORD.sub(" ", text.lower())).strip()
+
+
+def similar(a: str, b: str, threshold: float) -> bool:
+    """True when two normalised texts are near-duplicates (difflib ratio ≥ threshold)."""
+    if a == b:
+        return True
+    longer = max(len(a), len(b))
+    if longer == 0 or min(len(a), len(b)) / longer < threshold:
+        return False
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
+
+
+class DialogueState(BaseModel):
+    """Running counts over the turns seen so far; advanced one turn at a time.
+
+    The state is plain data (it is saved in session stores between turns), and
+    :meth:`DialogueAnalyzer.advance` never mutates it: it returns the next state.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    turns: int = 0
+    user_turns: int = 0
+    bot_turns: int = 0
+    fallbacks: int = 0
+    consecutive_fallbacks: int = 0
+    reprompts: int = 0
+    bot_repeats: int = 0
+    user_repeats: int = 0
+    user_repeated: bool = False
+    user_negations: int = 0
+    human_requests: int = 0
+    asked_for_human: bool = False
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    gap_seconds: float | None = None
+    user_texts: tuple[str, ...] = ()
+    bot_texts: tuple[str, ...] = ()
+    bot_intents: tuple[str, ...] = ()
+
+
+def _phrase_pattern(phrases: list[str]) -> re.Pattern[str] | None:
+    cleaned = [p.strip().lower() for p in phrases if p.strip()]
+    if not cleaned:
+        return None
+    alternatives = "|".join(re.escape(p) for p in sorted(cleaned, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def _lowered(values: list[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in values)
+
+
+class DialogueAnalyzer:
+    """Computes dialogue signals under one :class:`DialogueConfig`.
+
+    Examples
+    --------
+    >>> from escalate.models import Turn
+    >>> analyzer = DialogueAnalyzer(DialogueConfig())
+    >>> state = DialogueState()
+    >>> for turn in [Turn(role="user", text="I want to change my delivery address"),
+    ...              Turn(role="bot", event="fallback"),
+    ...              Turn(role="user", text="I want to change my delivery address!")]:
+    ...     state = analyzer.advance(state, turn)
+    >>> s = analyzer.signals(state)
+    >>> s["dialogue.fallbacks"], s["dialogue.user_repeats"], s["dialogue.user_repeated"]
+    (1.0, 1.0, 1.0)
+    """
+
+    def __init__(self, config: DialogueConfig) -> None:
+        self.config = config
+        self._fallback_events = _lowered(config.fallback_events)
+        self._fallback_intents = _lowered(config.fallback_intents)
+        self._reprompt_intents = _lowered(config.reprompt_intents)
+        self._negation_intents = _lowered(config.negation_intents)
+        self._human_intents = _lowered(config.human_request_intents)
+        self._fallback_phrases = _phrase_pattern(config.fallback_phrases)
+        self._negation_phrases = _phrase_pattern(config.negation_phrases)
+        self._human_phrases = _phrase_pattern(config.human_request_phrases)
+
+    # -- classification of single turns -------------------------------------------------
+    def is_fallback(self, turn: Turn) -> bool:
+        """A bot turn that says the bot did not understand."""
+        if turn.event and turn.event.lower() in self._fallback_events:
+            return True
+        if turn.intent and turn.intent.lower() in self._fallback_intents:
+            return True
+        return bool(turn.text and self._fallback_phrases and self._fallback_phrases.search(turn.text.lower()))
+
+    def is_reprompt(self, turn: Turn) -> bool:
+        """A bot turn that asks its question again."""
+        return any(v and v.lower() in self._reprompt_intents for v in (turn.intent, turn.event))
+
+    def is_negation(self, turn: Turn) -> bool:
+        """A user turn that corrects or contradicts the bot."""
+        if turn.intent and turn.intent.lower() in self._negation_intents:
+            return True
+        return bool(turn.text and self._negation_phrases and self._negation_phrases.search(turn.text.lower()))
+
+    def asks_for_human(self, turn: Turn) -> bool:
+        """A user turn that asks for a person, by intent or by keyword."""
+        if turn.intent and turn.intent.lower() in self._human_intents:
+            return True
+        return bool(turn.text and self._human_phrases and self._human_phrases.search(turn.text.lower()))
+
+    # -- state transitions --------------------------------------------------------------
+    def advance(self, state: DialogueState, turn: Turn) -> DialogueState:
+        """The state after ``turn``."""
+        update: dict[str, object] = {"turns": state.turns + 1}
+        if turn.timestamp is not None:
+            at = turn.timestamp if turn.timestamp.tzinfo else turn.timestamp.replace(tzinfo=UTC)
+            update["first_at"] = state.first_at or at
+            update["gap_seconds"] = (at - state.last_at).total_seconds() if state.last_at else None
+            update["last_at"] = at
+        if turn.role == "user":
+            update.update(self._advance_user(state, turn))
+        elif turn.role == "bot":
+            update.update(self._advance_bot(state, turn))
+        return state.model_copy(update=update)
+
+    def _advance_user(self, state: DialogueState, turn: Turn) -> dict[str, object]:
+        threshold = self.config.repeat_similarity
+        text = normalise(turn.text) if turn.text else ""
+        repeated = len(text) >= MIN_REPEAT_CHARS and any(
+            similar(text, earlier, threshold) for earlier in state.user_texts
+        )
+        asked = self.asks_for_human(turn)
+        return {
+            "user_turns": state.user_turns + 1,
+            "user_repeats": state.user_repeats + int(repeated),
+            "user_repeated": repeated,
+            "user_negations": state.user_negations + int(self.is_negation(turn)),
+            "human_requests": state.human_requests + int(asked),
+            "asked_for_human": asked,
+            "user_texts": (*state.user_texts, text) if text else state.user_texts,
+        }
+
+    def _advance_bot(self, state: DialogueState, turn: Turn) -> dict[str, object]:
+        fallback = self.is_fallback(turn)
+        text = normalise(turn.text) if turn.text else ""
+        if text:
+            loop = any(similar(text, earlier, self.config.repeat_similarity) for earlier in state.bot_texts)
+        else:
+            loop = bool(turn.intent) and not fallback and turn.intent in state.bot_intents
+        return {
+            "bot_turns": state.bot_turns + 1,
+            "fallbacks": state.fallbacks + int(fallback),
+            "consecutive_fallbacks": state.consecutive_fallbacks + 1 if fallback else 0,
+            "reprompts": state.reprompts + int(self.is_reprompt(turn)),
+            "bot_repeats": state.bot_repeats + int(loop and not fallback),
+            "bot_texts": (*state.bot_texts, text) if text else state.bot_texts,
+            "bot_intents": (*state.bot_intents, turn.intent) if turn.intent else state.bot_intents,
+        }
+
+    @staticmethod
+    def signals(state: DialogueState) -> dict[str, float | None]:
+        """The ``dialogue.*`` signals of a state."""
+        elapsed = (state.last_at - state.first_at).total_seconds() if state.first_at and state.last_at else None
+        return {
+            "dialogue.turns": float(state.turns),
+            "dialogue.user_turns": float(state.user_turns),
+            "dialogue.bot_turns": float(state.bot_turns),
+            "dialogue.fallbacks": float(state.fallbacks),
+            "dialogue.consecutive_fallbacks": float(state.consecutive_fallbacks),
+            "dialogue.reprompts": float(state.reprompts),
+            "dialogue.bot_repeats": float(state.bot_repeats),
+            "dialogue.user_repeats": float(state.user_repeats),
+            "dialogue.user_repeated": float(state.user_repeated),
+            "dialogue.user_negations": float(state.user_negations),
+            "dialogue.failures": float(state.fallbacks + state.reprompts + state.user_negations),
+            "dialogue.asked_for_human": float(state.asked_for_human),
+            "dialogue.human_requests": float(state.human_requests),
+            "dialogue.elapsed_seconds": elapsed,
+            "dialogue.gap_seconds": state.gap_seconds,
+        }

@@ -1,0 +1,68 @@
+"""escalate: decide, turn by turn, when a bot conversation should go to a human.
+
+The public surface is everything in ``__all__``; modules are private unless named here.
+
+Examples
+--------
+>>> import escalate
+>>> engine = escalate.Engine.from_policy("dialogue_only", affect=None)
+>>> decision = engine.session("c1").observe(escalate.Turn(role="user", text="I need a human"))
+>>> decision.action, decision.rule
+('handoff', 'asked-for-human')
+"""
+
+from escalate.affect.base import AffectModel, AffectScores
+from escalate.engine import Engine, Session
+from escalate.errors import (
+    AffectModelError,
+    EscalateError,
+    InputError,
+    MissingExtraError,
+    PolicyError,
+    PolicyProblem,
+    StoreError,
+)
+from escalate.models import (
+    Conversation,
+    Decision,
+    HandoffPacket,
+    Label,
+    Reason,
+    Signals,
+    Turn,
+)
+from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
+from escalate.replay.readers import read_jsonl
+from escalate.stores.session import MemorySessionStore, SessionState, SessionStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AffectModel",
+    "AffectModelError",
+    "AffectScores",
+    "Conversation",
+    "Decision",
+    "Engine",
+    "EscalateError",
+    "HandoffPacket",
+    "InputError",
+    "Label",
+    "MemorySessionStore",
+    "MissingExtraError",
+    "Policy",
+    "PolicyError",
+    "PolicyProblem",
+    "Reason",
+    "Session",
+    "SessionState",
+    "SessionStore",
+    "Signals",
+    "StoreError",
+    "Turn",
+    "__version__",
+    "load_policy",
+    "parse_policy",
+    "read_jsonl",
+    "shipped_policies",
+]

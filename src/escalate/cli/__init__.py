@@ -1,0 +1,25 @@
+"""The ``escalate`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from escalate.cli.engine import check, decide, signals
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="escalate",
+    help="Decide when a bot conversation should go to a human, and prove a policy on past chats.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command()(check)
+app.command()(decide)
+app.command()(signals)
+
+
+def main() -> None:
+    """Entry point of the ``escalate`` console script."""
+    app()

@@ -1,0 +1,107 @@
+"""``escalate check`` and ``escalate decide``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from escalate.cli._io import err, open_input
+from escalate.engine import Engine
+from escalate.errors import AffectModelError, PolicyError
+from escalate.policy import load_policy
+from escalate.replay.readers import iter_jsonl
+
+__all__ = ["check", "decide", "signals"]
+
+PolicyOption = Annotated[
+    str,
+    typer.Option("--policy", "-p", help="A policy file, or the name of a shipped policy (default, retail, ...)."),
+]
+NoAffectOption = Annotated[
+    bool, typer.Option("--no-affect", help="Run without the affect model (dialogue signals only).")
+]
+
+
+def check(
+    policies: Annotated[list[str], typer.Argument(help="Policy files (or shipped policy names) to check.")],
+    no_affect: NoAffectOption = False,
+) -> None:
+    """Check policies: exit 0 when every one is valid, 2 with every problem listed otherwise."""
+    failed = False
+    for name in policies:
+        try:
+            policy = load_policy(name, affect=not no_affect)
+        except PolicyError as exc:
+            failed = True
+            err.print(f"[red]✗[/] {escape(name)}: {len(exc.problems)} problem(s)")
+            for problem in exc.problems:
+                err.print(f"  {escape(str(problem))}")
+            continue
+        err.print(f"[green]✓[/] {escape(str(policy.source))}: valid, {len(policy.rules)} rules")
+    if failed:
+        raise typer.Exit(2)
+
+
+def decide(
+    file: Annotated[
+        Path | None, typer.Argument(help="Conversations as JSON Lines; standard input when absent or '-'.")
+    ] = None,
+    policy: PolicyOption = "default",
+    no_affect: NoAffectOption = False,
+) -> None:
+    """Print one JSON decision per user turn of every conversation.
+
+    Each line is {"conversation_id", "turn", "action", "rule", "reasons", "queue",
+    "priority", "guard"}, where "turn" indexes the conversation's "turns". Bad records
+    are reported on standard error with their line and field; the rest are still
+    decided, and the exit code is 1.
+    """
+    try:
+        engine = Engine.from_policy(policy, affect=None if no_affect else "default")
+    except PolicyError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except AffectModelError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    good = bad = 0
+    out = sys.stdout
+    with open_input(file) as stream:
+        for record in iter_jsonl(stream):
+            if record.conversation is None:
+                bad += 1
+                err.print(f"[red]error:[/] {escape(str(record.error))}")
+                continue
+            good += 1
+            for decision in engine.decide(record.conversation):
+                summary = decision.summary()
+                summary["guard"] = decision.guard
+                out.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    out.flush()
+    err.print(f"{good} conversation(s) decided, {bad} rejected")
+    if bad:
+        raise typer.Exit(1)
+
+
+def signals(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List every signal a policy can name, with its source and meaning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from escalate.signals.catalog import CATALOG
+
+    if as_json:
+        rows = [{"name": s.name, "source": s.source, "description": s.description} for s in CATALOG.values()]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("signal", "source", "meaning", title="Signals a policy can name")
+    for spec in CATALOG.values():
+        table.add_row(spec.name, spec.source, spec.description)
+    Console().print(table)

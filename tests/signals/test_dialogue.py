@@ -1,0 +1,151 @@
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from escalate.models import Turn
+from escalate.signals.dialogue import DialogueAnalyzer, DialogueConfig, DialogueState, normalise, similar
+
+ANALYZER = DialogueAnalyzer(DialogueConfig())
+
+
+def run(turns: list[Turn], analyzer: DialogueAnalyzer = ANALYZER) -> dict[str, float | None]:
+    state = DialogueState()
+    for turn in turns:
+        state = analyzer.advance(state, turn)
+    return analyzer.signals(state)
+
+
+def test_counts_turns_by_role() -> None:
+    s = run([Turn(role="user", text="a"), Turn(role="bot", text="b"), Turn(role="agent", text="c")])
+    assert (s["dialogue.turns"], s["dialogue.user_turns"], s["dialogue.bot_turns"]) == (3, 1, 1)
+
+
+def test_fallbacks_from_event_intent_and_phrase() -> None:
+    s = run(
+        [
+            Turn(role="bot", event="fallback"),
+            Turn(role="bot", intent="did_not_understand"),
+            Turn(role="bot", text="Sorry, I didn't understand. Could you rephrase?"),
+        ]
+    )
+    assert s["dialogue.fallbacks"] == 3
+    assert s["dialogue.consecutive_fallbacks"] == 3
+
+
+def test_consecutive_fallbacks_reset_on_a_real_answer_but_not_on_user_turns() -> None:
+    s = run(
+        [
+            Turn(role="bot", event="fallback"),
+            Turn(role="user", text="hmm"),
+            Turn(role="bot", event="fallback"),
+        ]
+    )
+    assert s["dialogue.consecutive_fallbacks"] == 2
+    s = run([Turn(role="bot", event="fallback"), Turn(role="bot", text="Your order ships today.")])
+    assert s["dialogue.consecutive_fallbacks"] == 0
+    assert s["dialogue.fallbacks"] == 1
+
+
+def test_policy_phrases_replace_the_defaults() -> None:
+    analyzer = DialogueAnalyzer(DialogueConfig(fallback_phrases=["computer says no"]))
+    assert run([Turn(role="bot", text="Computer says no.")], analyzer)["dialogue.fallbacks"] == 1
+    assert run([Turn(role="bot", text="Sorry, I didn't understand")], analyzer)["dialogue.fallbacks"] == 0
+
+
+def test_user_repeats_need_a_near_duplicate_of_some_length() -> None:
+    s = run(
+        [
+            Turn(role="user", text="I want to cancel my subscription"),
+            Turn(role="user", text="yes"),
+            Turn(role="user", text="yes"),
+            Turn(role="user", text="I want to cancel my subscription!!!"),
+        ]
+    )
+    assert s["dialogue.user_repeats"] == 1
+    assert s["dialogue.user_repeated"] == 1
+    s = run([Turn(role="user", text="I want to cancel my subscription"), Turn(role="user", text="thanks, bye")])
+    assert s["dialogue.user_repeated"] == 0
+
+
+def test_bot_loops_by_text_and_by_intent() -> None:
+    s = run(
+        [
+            Turn(role="bot", text="Refunds take 5 to 10 working days."),
+            Turn(role="user", text="It has been three weeks"),
+            Turn(role="bot", text="Refunds take 5 to 10 working days"),
+        ]
+    )
+    assert s["dialogue.bot_repeats"] == 1
+    s = run([Turn(role="bot", intent="ask_date"), Turn(role="bot", intent="ask_date")])
+    assert s["dialogue.bot_repeats"] == 1
+
+
+def test_negations_and_human_requests() -> None:
+    s = run(
+        [
+            Turn(role="user", text="No, that's not what I asked"),
+            Turn(role="user", intent="negate"),
+            Turn(role="user", text="Can I talk to a real person?"),
+        ]
+    )
+    assert s["dialogue.user_negations"] == 2
+    assert s["dialogue.asked_for_human"] == 1
+    assert s["dialogue.human_requests"] == 1
+    assert s["dialogue.failures"] == 2
+
+
+def test_human_request_keywords_respect_word_boundaries() -> None:
+    s = run([Turn(role="user", text="My order is inhumanely late")])
+    assert s["dialogue.asked_for_human"] == 0
+    s = run([Turn(role="user", intent="transfer_agent")])
+    assert s["dialogue.asked_for_human"] == 1
+
+
+def test_elapsed_and_gap_need_timestamps() -> None:
+    assert run([Turn(role="user", text="a")])["dialogue.elapsed_seconds"] is None
+    t0 = datetime(2026, 5, 1, 10, tzinfo=UTC)
+    s = run(
+        [
+            Turn(role="user", text="a", timestamp=t0),
+            Turn(role="bot", text="b", timestamp=t0 + timedelta(seconds=5)),
+            Turn(role="user", text="c", timestamp=t0 + timedelta(seconds=65)),
+        ]
+    )
+    assert s["dialogue.elapsed_seconds"] == 65
+    assert s["dialogue.gap_seconds"] == 60
+
+
+def test_normalise_and_similar() -> None:
+    assert normalise("  Hello,   WORLD!! ") == "hello world"
+    assert similar("change my address", "change my address", 0.9)
+    assert not similar("change my address", "what are your opening hours", 0.85)
+
+
+turns_strategy = st.lists(
+    st.builds(
+        Turn,
+        role=st.sampled_from(["user", "bot", "agent", "system"]),
+        text=st.text(min_size=1, max_size=40).filter(lambda t: t.strip() != ""),
+        event=st.sampled_from([None, "fallback", "rephrase"]),
+        intent=st.sampled_from([None, "negate", "transfer_agent", "ask_date"]),
+    ),
+    max_size=15,
+)
+
+
+@given(turns_strategy)
+def test_signals_are_a_pure_function_of_the_turns(turns: list[Turn]) -> None:
+    first = run(turns)
+    assert run(turns) == first
+    assert first["dialogue.turns"] == len(turns)
+    assert first["dialogue.user_turns"] == sum(t.role == "user" for t in turns)
+    assert 0 <= first["dialogue.consecutive_fallbacks"] <= first["dialogue.fallbacks"] <= first["dialogue.bot_turns"]
+    assert first["dialogue.user_repeats"] <= first["dialogue.user_turns"]
+
+
+@given(turns_strategy, turns_strategy)
+def test_counters_never_decrease_as_turns_are_appended(head: list[Turn], tail: list[Turn]) -> None:
+    before, after = run(head), run(head + tail)
+    for name in ("dialogue.fallbacks", "dialogue.user_repeats", "dialogue.bot_repeats", "dialogue.human_requests"):
+        assert after[name] >= before[name]  # type: ignore[operator]
