@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import AFFECT_POLICY, DIALOGUE_POLICY, KeywordAffect
 
 from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
 from escalate.stores.session import MemorySessionStore, SessionState
-from tests.conftest import AFFECT_POLICY, DIALOGUE_POLICY, KeywordAffect
 
 
 def dialogue_engine(**kwargs: object) -> Engine:
@@ -31,14 +31,20 @@ def test_a_request_for_a_human_hands_off_with_reasons_and_packet() -> None:
     assert session.observe(user("Where is my parcel?")).action == "continue"
     decision = session.observe(user("Let me speak to a real person"))
     assert (decision.action, decision.rule, decision.queue, decision.priority) == (
-        "handoff", "asked-for-human", "general", "high",
+        "handoff",
+        "asked-for-human",
+        "general",
+        "high",
     )
     assert decision.turn == 1
     assert [(r.signal, r.value) for r in decision.reasons] == [("dialogue.asked_for_human", 1.0)]
     packet = decision.packet
     assert packet is not None
     assert packet.customer_id == "u1"
-    assert [t.text for t in packet.transcript] == ["Where is my parcel?", "Let me speak to a real person"]
+    assert [t.text for t in packet.transcript] == [
+        "Where is my parcel?",
+        "Let me speak to a real person",
+    ]
     assert packet.signals["dialogue.user_turns"] == 2
 
 
@@ -58,7 +64,10 @@ def test_cooldown_suppresses_a_repeat_offer_but_not_an_explicit_request() -> Non
     assert session.observe(user("ok")).action == "continue"
     again = session.observe(user("absolutely ridiculous"))
     assert (again.action, again.rule, again.guard, again.suppressed) == (
-        "continue", "angry-now", "cooldown", "offer_human",
+        "continue",
+        "angry-now",
+        "cooldown",
+        "offer_human",
     )
     # a stronger action is not held back by the cooldown
     stronger = session.observe(user("still ridiculous"))
@@ -68,14 +77,22 @@ def test_cooldown_suppresses_a_repeat_offer_but_not_an_explicit_request() -> Non
 def test_explicit_request_wins_over_rules() -> None:
     session = affect_engine().session("c1")
     decision = session.observe(user("this is ridiculous, get me a manager"))
-    assert (decision.action, decision.rule, decision.priority) == ("handoff", "explicit_request", "urgent")
+    assert (decision.action, decision.rule, decision.priority) == (
+        "handoff",
+        "explicit_request",
+        "urgent",
+    )
 
 
 def test_no_second_handoff() -> None:
     session = dialogue_engine().session("c1")
     assert session.observe(user("human please")).action == "handoff"
     again = session.observe(user("hello? a human?"))
-    assert (again.action, again.guard, again.suppressed) == ("continue", "single_handoff", "handoff")
+    assert (again.action, again.guard, again.suppressed) == (
+        "continue",
+        "single_handoff",
+        "handoff",
+    )
 
 
 def test_business_hours_turn_a_handoff_into_the_outside_action() -> None:
@@ -88,11 +105,35 @@ def test_business_hours_turn_a_handoff_into_the_outside_action() -> None:
     saturday = datetime(2026, 5, 2, 12, tzinfo=UTC)
     monday = datetime(2026, 5, 4, 12, tzinfo=UTC)
     closed = engine.session("a").observe(user("a human please", timestamp=saturday))
-    assert (closed.action, closed.guard, closed.suppressed) == ("offer_callback", "business_hours", "handoff")
+    assert (closed.action, closed.guard, closed.suppressed) == (
+        "offer_callback",
+        "business_hours",
+        "handoff",
+    )
     assert engine.session("b").observe(user("a human please", timestamp=monday)).action == "handoff"
     # with no timestamp the engine's clock decides
     late = Engine(parse_policy(text, affect=False), clock=lambda: saturday)
     assert late.session("c").observe(user("a human please")).action == "offer_callback"
+
+
+def test_exempt_priorities_reach_a_person_out_of_hours() -> None:
+    text = DIALOGUE_POLICY.replace(
+        "guards:\n",
+        "guards:\n  business_hours: {timezone: UTC, open: '09:00-17:00', exempt_priorities: [high]}\n",
+    )
+    sunday = datetime(2026, 5, 3, 12, tzinfo=UTC)
+    engine = Engine(parse_policy(text, affect=False), clock=lambda: sunday)
+    urgent = engine.session("a").observe(user("a human please"))  # priority high: exempt
+    assert (urgent.action, urgent.guard) == ("handoff", None)
+    session = engine.session("b")
+    session.observe(Turn(role="bot", event="fallback"))
+    session.observe(Turn(role="bot", event="fallback"))
+    normal = session.observe(user("hello?"))  # bot-stuck, priority normal: not exempt
+    assert (normal.action, normal.guard, normal.suppressed) == (
+        "offer_callback",
+        "business_hours",
+        "offer_human",
+    )
 
 
 def test_a_policy_naming_affect_signals_needs_a_model() -> None:
@@ -105,7 +146,11 @@ def test_a_policy_naming_affect_signals_needs_a_model() -> None:
 def test_a_failing_model_follows_on_error_and_says_so() -> None:
     engine = affect_engine(KeywordAffect(fail=True))
     decision = engine.session("c1").observe(user("hello"))
-    assert (decision.action, decision.rule, decision.guard) == ("offer_human", "on_error", "on_error")
+    assert (decision.action, decision.rule, decision.guard) == (
+        "offer_human",
+        "on_error",
+        "on_error",
+    )
     assert "model exploded" in (decision.reasons[0].detail or "")
     # the turn was still recorded
     assert len(engine.session("c1").state().turns) == 1  # type: ignore[union-attr]
@@ -158,11 +203,17 @@ def test_reload_is_atomic_and_a_bad_policy_keeps_the_old(tmp_path) -> None:  # t
     path = tmp_path / "p.yaml"
     path.write_text(DIALOGUE_POLICY)
     engine = Engine.from_policy(path, affect=None)
-    path.write_text(DIALOGUE_POLICY.replace("dialogue.asked_for_human", "dialogue.asked_for_humans"))
-    with pytest.raises(PolicyError, match="did you mean 'dialogue.asked_for_human'"):
+    path.write_text(
+        DIALOGUE_POLICY.replace("dialogue.asked_for_human", "dialogue.asked_for_humans")
+    )
+    with pytest.raises(PolicyError, match=r"did you mean 'dialogue\.asked_for_human'"):
         engine.reload()
     assert engine.session("c").observe(user("a human please")).action == "handoff"
-    path.write_text(DIALOGUE_POLICY.replace("action: handoff, queue: general", "action: offer_human, queue: general"))
+    path.write_text(
+        DIALOGUE_POLICY.replace(
+            "action: handoff, queue: general", "action: offer_human, queue: general"
+        )
+    )
     engine.reload()
     assert engine.session("d").observe(user("a human please")).action == "offer_human"
 
@@ -182,7 +233,10 @@ def test_many_threads_observe_many_sessions() -> None:
         t.start()
     for t in threads:
         t.join()
-    expected = [d.action for d in affect_engine().decide(Conversation(id="x", turns=[user(t) for t in script]))]
+    expected = [
+        d.action
+        for d in affect_engine().decide(Conversation(id="x", turns=[user(t) for t in script]))
+    ]
     assert len(results) == 40
     assert all(actions == expected for actions in results.values())
 
@@ -190,7 +244,11 @@ def test_many_threads_observe_many_sessions() -> None:
 def test_many_threads_on_one_conversation_lose_no_turn() -> None:
     engine = dialogue_engine()
     threads = [
-        threading.Thread(target=lambda k=k: [engine.session("same").observe(user(f"m{k}-{i}")) for i in range(25)])
+        threading.Thread(
+            target=lambda k=k: [
+                engine.session("same").observe(user(f"m{k}-{i}")) for i in range(25)
+            ]
+        )
         for k in range(4)
     ]
     for t in threads:
@@ -228,7 +286,12 @@ def test_aobserve_does_not_block_the_event_loop() -> None:
 def test_decide_matches_observe_and_batches_the_model() -> None:
     model = KeywordAffect()
     engine = affect_engine(model)
-    turns = [user("hi"), Turn(role="bot", text="hello"), user("this is useless"), user("still useless")]
+    turns = [
+        user("hi"),
+        Turn(role="bot", text="hello"),
+        user("this is useless"),
+        user("still useless"),
+    ]
     decisions = engine.decide(Conversation(id="c", turns=turns))
     assert model.calls == 1
     assert [d.turn for d in decisions] == [0, 2, 3]
@@ -243,13 +306,17 @@ TEXTS = ["hi", "this is ridiculous", "I am furious", "get me a person", "ok than
 turn_st = st.one_of(
     st.builds(user, st.sampled_from(TEXTS)),
     st.builds(Turn, role=st.just("bot"), event=st.sampled_from(["fallback", "answer"])),
-    st.builds(Turn, role=st.just("user"), intent=st.sampled_from(["inform", "transfer_agent", "negate"])),
+    st.builds(
+        Turn, role=st.just("user"), intent=st.sampled_from(["inform", "transfer_agent", "negate"])
+    ),
 )
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(turn_st, min_size=1, max_size=12), st.lists(turn_st, max_size=6))
-def test_appending_later_turns_never_changes_earlier_decisions(head: list[Turn], tail: list[Turn]) -> None:
+def test_appending_later_turns_never_changes_earlier_decisions(
+    head: list[Turn], tail: list[Turn]
+) -> None:
     engine = affect_engine()
     before = engine.decide(Conversation(id="c", turns=head))
     after = engine.decide(Conversation(id="c", turns=head + tail))

@@ -37,6 +37,9 @@ from escalate.stores.session import MemorySessionStore, SessionState, SessionSto
 
 __all__ = ["Engine", "Session"]
 
+#: Locks shared out among conversations; more stripes, fewer unrelated waits.
+_LOCK_STRIPES = 256
+
 AffectArg = AffectModel | Literal["default"] | None
 Clock = Any  # a zero-argument callable returning an aware datetime
 
@@ -50,7 +53,9 @@ class _Compiled:
 
 
 #: Every affect signal, unknown: the starting point of a user turn that has no scores.
-_NO_AFFECT: dict[str, float | None] = {n: None for n, spec in CATALOG.items() if spec.source == "affect"}
+_NO_AFFECT: dict[str, float | None] = {
+    n: None for n, spec in CATALOG.items() if spec.source == "affect"
+}
 
 
 def _utcnow() -> datetime:
@@ -118,8 +123,8 @@ class Engine:
         self.affect = affect
         self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         self._clock = clock or _utcnow
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # Striped locks: turns of one conversation are serialised, memory stays bounded.
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._reload_lock = threading.Lock()
 
     # -- construction ---------------------------------------------------------------------
@@ -143,7 +148,9 @@ class Engine:
             The policy is invalid; every problem is listed with its file and line.
         """
         model = _resolve_affect(affect)
-        compiled = policy if isinstance(policy, Policy) else load_policy(policy, affect=model is not None)
+        compiled = (
+            policy if isinstance(policy, Policy) else load_policy(policy, affect=model is not None)
+        )
         return cls(compiled, affect=model, sessions=sessions, clock=clock)
 
     # -- policy ---------------------------------------------------------------------------
@@ -168,7 +175,12 @@ class Engine:
                 new = policy
                 if new.requires_affect and self.affect is None:
                     raise PolicyError(
-                        [_problem(new, "the policy names affect signals but the engine has no affect model")]
+                        [
+                            _problem(
+                                new,
+                                "the policy names affect signals but the engine has no affect model",
+                            )
+                        ]
                     )
             else:
                 target = policy if policy is not None else self.policy.source
@@ -177,7 +189,9 @@ class Engine:
             return new
 
     # -- sessions -------------------------------------------------------------------------
-    def session(self, conversation_id: str, *, customer_id: str | None = None, channel: str = "chat") -> Session:
+    def session(
+        self, conversation_id: str, *, customer_id: str | None = None, channel: str = "chat"
+    ) -> Session:
         """A handle on one conversation; its state lives in the engine's session store."""
         if not isinstance(conversation_id, str) or not conversation_id:
             raise InputError(
@@ -186,11 +200,7 @@ class Engine:
         return Session(self, conversation_id, customer_id=customer_id, channel=channel)
 
     def _lock_for(self, conversation_id: str) -> threading.Lock:
-        with self._locks_guard:
-            lock = self._locks.get(conversation_id)
-            if lock is None:
-                lock = self._locks[conversation_id] = threading.Lock()
-            return lock
+        return self._locks[hash(conversation_id) % _LOCK_STRIPES]
 
     def decide(self, conversation: Conversation) -> list[Decision]:
         """Replay a whole conversation turn by turn; one decision per user turn.
@@ -204,7 +214,9 @@ class Engine:
         scores, error = self._score(texts)
         score_iter = iter(scores)
         state = SessionState(
-            conversation_id=conversation.id, customer_id=conversation.customer_id, channel=conversation.channel
+            conversation_id=conversation.id,
+            customer_id=conversation.customer_id,
+            channel=conversation.channel,
         )
         decisions: list[Decision] = []
         for turn in conversation.turns:
@@ -214,7 +226,9 @@ class Engine:
                 decisions.append(decision)
         return decisions
 
-    def decide_many(self, conversations: Iterable[Conversation]) -> Iterable[tuple[Conversation, list[Decision]]]:
+    def decide_many(
+        self, conversations: Iterable[Conversation]
+    ) -> Iterable[tuple[Conversation, list[Decision]]]:
         """:meth:`decide` over many conversations, lazily."""
         for conversation in conversations:
             yield conversation, self.decide(conversation)
@@ -225,7 +239,9 @@ class Engine:
         try:
             scores = self.affect.predict(list(texts))
             if len(scores) != len(texts):
-                raise ValueError(f"the affect model returned {len(scores)} scores for {len(texts)} texts")
+                raise ValueError(
+                    f"the affect model returned {len(scores)} scores for {len(texts)} texts"
+                )
             return scores, None
         except Exception as exc:  # a failing model must never crash the caller's bot
             return [], f"affect model: {type(exc).__name__}: {exc}"
@@ -239,7 +255,9 @@ class Session:
     store) see the same conversation.
     """
 
-    def __init__(self, engine: Engine, conversation_id: str, *, customer_id: str | None, channel: str) -> None:
+    def __init__(
+        self, engine: Engine, conversation_id: str, *, customer_id: str | None, channel: str
+    ) -> None:
         self.engine = engine
         self.conversation_id = conversation_id
         self.customer_id = customer_id
@@ -273,14 +291,18 @@ class Session:
                 error = f"{error}; {store_error}" if error else store_error
             if state is None:
                 state = SessionState(
-                    conversation_id=self.conversation_id, customer_id=self.customer_id, channel=self.channel
+                    conversation_id=self.conversation_id,
+                    customer_id=self.customer_id,
+                    channel=self.channel,
                 )
             state, decision = _step(compiled, state, turn, scores, error, engine._clock)
             try:
                 engine.sessions.save(state)
             except Exception as exc:
                 if turn.role == "user" and decision.guard != "on_error":
-                    decision = _on_error(compiled.policy, decision, f"session store: {type(exc).__name__}: {exc}")
+                    decision = _on_error(
+                        compiled.policy, decision, f"session store: {type(exc).__name__}: {exc}"
+                    )
         return decision
 
     async def aobserve(self, turn: Turn | Mapping[str, Any]) -> Decision:
@@ -317,7 +339,11 @@ def _step(
     policy, analyzer = compiled.policy, compiled.analyzer
     index = len(state.turns)
     dialogue = analyzer.advance(state.dialogue, turn)
-    update: dict[str, Any] = {"turns": (*state.turns, turn), "dialogue": dialogue, "version": state.version + 1}
+    update: dict[str, Any] = {
+        "turns": (*state.turns, turn),
+        "dialogue": dialogue,
+        "version": state.version + 1,
+    }
     if turn.role != "user":
         return state.model_copy(update=update), Decision(
             conversation_id=state.conversation_id, turn=index, action="continue"
@@ -364,13 +390,17 @@ def _step(
             and guard is None
             and state.last_escalation_user_turn is not None
             and user_turn - state.last_escalation_user_turn <= guards.cooldown_turns
-            and ACTION_STRENGTH[action] <= ACTION_STRENGTH[state.last_escalation_action or "continue"]
+            and ACTION_STRENGTH[action]
+            <= ACTION_STRENGTH[state.last_escalation_action or "continue"]
         ):
             guard, suppressed, action = "cooldown", action, "continue"
-        elif action in ("offer_human", "handoff") and guards.business_hours is not None:
-            at = turn.timestamp or clock()
-            if not guards.business_hours.is_open(at):
-                guard, suppressed, action = "business_hours", action, guards.business_hours.outside
+        elif (
+            action in ("offer_human", "handoff")
+            and (hours := guards.business_hours) is not None
+            and hours.applies_to(priority)
+            and not hours.is_open(turn.timestamp or clock())
+        ):
+            guard, suppressed, action = "business_hours", action, hours.outside
 
     if action != "continue":
         update["last_escalation_action"] = action
@@ -411,7 +441,9 @@ def _on_error(policy: Policy, decision: Decision, error: str) -> Decision:
     action = policy.on_error
     return decision.model_copy(
         update={
-            "action": action if ACTION_STRENGTH[action] > ACTION_STRENGTH[decision.action] else decision.action,
+            "action": action
+            if ACTION_STRENGTH[action] > ACTION_STRENGTH[decision.action]
+            else decision.action,
             "guard": "on_error",
             "reasons": [*decision.reasons, Reason(code="on_error", detail=error)],
         }
@@ -427,4 +459,6 @@ def _resolve_affect(affect: AffectArg) -> AffectModel | None:
         return default_model()
     if isinstance(affect, AffectModel):
         return affect
-    raise EscalateError(f"affect must be an AffectModel, 'default' or None, got {type(affect).__name__}")
+    raise EscalateError(
+        f"affect must be an AffectModel, 'default' or None, got {type(affect).__name__}"
+    )
