@@ -21,19 +21,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _results import replace_section
+
 import escalate
 from escalate.models import Conversation
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "conversations.jsonl"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def load_examples() -> list[Conversation]:
-    return [Conversation.model_validate(json.loads(line)) for line in EXAMPLES.read_text().splitlines()]
+    return [
+        Conversation.model_validate(json.loads(line)) for line in EXAMPLES.read_text().splitlines()
+    ]
 
 
-def measure(policy: str, affect: str | None, conversations: list[Conversation], repeat: int) -> dict[str, float]:
+def measure(
+    policy: str, affect: str | None, conversations: list[Conversation], repeat: int
+) -> dict[str, float]:
     start = time.perf_counter()
     engine = escalate.Engine.from_policy(policy, affect=affect)
     load_s = time.perf_counter() - start
@@ -96,20 +101,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        replace_section(RESULTS, "## Engine", table)
-
-
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace the section starting at ``heading`` (up to the next ``## ``) with ``body``."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if heading in text:
-        before, rest = text.split(heading, 1)
-        after = rest.split("\n## ", 1)
-        tail = "\n## " + after[1] if len(after) == 2 else ""
-        text = before + body.rstrip() + "\n" + tail
-    else:
-        text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
-    path.write_text(text)
+        replace_section("## Engine", table)
 
 
 if __name__ == "__main__":

@@ -322,3 +322,18 @@ def test_appending_later_turns_never_changes_earlier_decisions(
     after = engine.decide(Conversation(id="c", turns=head + tail))
     assert after[: len(before)] == before
     assert engine.decide(Conversation(id="c", turns=head)) == before  # deterministic
+
+
+def test_decide_many_batches_across_conversations_and_keeps_order() -> None:
+    model = KeywordAffect()
+    engine = affect_engine(model)
+    conversations = [
+        Conversation(id=f"c{i}", turns=[user("hi"), user("this is useless" if i % 2 else "fine")])
+        for i in range(5)
+    ]
+    results = list(engine.decide_many(conversations, batch_size=3))
+    assert model.calls == 2
+    assert [c.id for c, _ in results] == [c.id for c in conversations]
+    assert [d for _, d in results] == [engine.decide(c) for c in conversations]
+    with pytest.raises(ValueError, match="batch_size"):
+        list(engine.decide_many(conversations, batch_size=0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,29 +209,48 @@ class Engine:
         store), and the affect model scores all its user messages in one batch. Each
         decision still sees only the turns up to its own.
         """
-        compiled = self._compiled
-        texts = [t.text for t in conversation.turns if t.role == "user" and t.text]
-        scores, error = self._score(texts)
-        score_iter = iter(scores)
-        state = SessionState(
-            conversation_id=conversation.id,
-            customer_id=conversation.customer_id,
-            channel=conversation.channel,
-        )
-        decisions: list[Decision] = []
-        for turn in conversation.turns:
-            turn_scores = next(score_iter, None) if turn.role == "user" and turn.text else None
-            state, decision = _step(compiled, state, turn, turn_scores, error, self._clock)
-            if turn.role == "user":
-                decisions.append(decision)
-        return decisions
+        return next(iter(self.decide_many([conversation])))[1]
 
     def decide_many(
-        self, conversations: Iterable[Conversation]
-    ) -> Iterable[tuple[Conversation, list[Decision]]]:
-        """:meth:`decide` over many conversations, lazily."""
+        self, conversations: Iterable[Conversation], *, batch_size: int = 64
+    ) -> Iterator[tuple[Conversation, list[Decision]]]:
+        """:meth:`decide` over many conversations, lazily, in input order.
+
+        The affect model scores the user messages of up to ``batch_size`` conversations in
+        one call, which is much faster than one call per message.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        chunk: list[Conversation] = []
         for conversation in conversations:
-            yield conversation, self.decide(conversation)
+            chunk.append(conversation)
+            if len(chunk) >= batch_size:
+                yield from self._decide_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._decide_chunk(chunk)
+
+    def _decide_chunk(
+        self, chunk: list[Conversation]
+    ) -> Iterator[tuple[Conversation, list[Decision]]]:
+        compiled = self._compiled
+        texts = [t.text for c in chunk for t in c.turns if t.role == "user" and t.text]
+        scores, error = self._score(texts)
+        score_iter = iter(scores)
+        for conversation in chunk:
+            state = SessionState(
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                channel=conversation.channel,
+            )
+            decisions: list[Decision] = []
+            for turn in conversation.turns:
+                has_text = turn.role == "user" and bool(turn.text)
+                turn_scores = next(score_iter, None) if has_text else None
+                state, decision = _step(compiled, state, turn, turn_scores, error, self._clock)
+                if turn.role == "user":
+                    decisions.append(decision)
+            yield conversation, decisions
 
     def _score(self, texts: Sequence[str]) -> tuple[list[AffectScores], str | None]:
         if self.affect is None or not texts:
@@ -353,6 +372,7 @@ def _step(
     affect = affect_signals(scores) if scores is not None else {}
     series = extend_series(state.series, affect) if affect else state.series
     update["series"] = series
+    update["user_affect"] = (*state.user_affect, scores)
     if policy.requires_affect or affect:
         values.update(_NO_AFFECT)
         values.update(affect)

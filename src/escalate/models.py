@@ -16,10 +16,12 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "MAX_TURNS",
     "Action",
+    "ContactRecord",
     "Conversation",
     "Decision",
     "HandoffPacket",
     "Label",
+    "Outcome",
     "Priority",
     "Reason",
     "Role",
@@ -36,9 +38,16 @@ MAX_TURNS = 5_000
 Role = Literal["user", "bot", "agent", "system"]
 Action = Literal["continue", "offer_human", "handoff", "offer_callback"]
 Priority = Literal["low", "normal", "high", "urgent"]
+#: How a contact ended: the bot resolved it, a human took over, or the customer left.
+Outcome = Literal["resolved", "handed_off", "abandoned"]
 
 #: How strongly each action involves a human; used by the cooldown guard.
-ACTION_STRENGTH: dict[str, int] = {"continue": 0, "offer_callback": 1, "offer_human": 2, "handoff": 3}
+ACTION_STRENGTH: dict[str, int] = {
+    "continue": 0,
+    "offer_callback": 1,
+    "offer_human": 2,
+    "handoff": 3,
+}
 
 
 class Turn(BaseModel):
@@ -106,12 +115,46 @@ class Conversation(BaseModel):
 
     @model_validator(mode="after")
     def _label_turn_in_range(self) -> Conversation:
-        if self.label is not None and self.label.turn is not None and self.label.turn >= len(self.turns):
+        if (
+            self.label is not None
+            and self.label.turn is not None
+            and self.label.turn >= len(self.turns)
+        ):
             raise ValueError(
                 f"label.turn must be an index into turns (0..{len(self.turns) - 1}), "
                 f"got {self.label.turn}"
             )
         return self
+
+
+class ContactRecord(BaseModel):
+    """One earlier contact of a customer, as kept by a history store.
+
+    ``topic`` is what the contact was about (the bot's intent, when it has one);
+    ``final_sentiment`` is positive minus negative sentiment of the customer's last
+    message, in [-1, 1]; ``text`` is the customer's own words, used to match a later
+    contact on the same problem when there is no intent.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> r = ContactRecord(customer_id="u1", conversation_id="c1",
+    ...                   started_at=datetime(2026, 5, 1, 10, tzinfo=UTC), outcome="handed_off")
+    >>> r.outcome, r.topic
+    ('handed_off', None)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str = Field(min_length=1, max_length=200)
+    conversation_id: str = Field(min_length=1, max_length=200)
+    started_at: datetime
+    ended_at: datetime | None = None
+    channel: str = Field(default="chat", max_length=50)
+    topic: str | None = Field(default=None, max_length=200)
+    outcome: Outcome
+    final_sentiment: float | None = Field(default=None, ge=-1.0, le=1.0)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
 class Signals(BaseModel):

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from escalate.affect.base import AffectScores
 from escalate.models import Action, Turn
 from escalate.signals.dialogue import DialogueState
 
@@ -37,6 +38,9 @@ class SessionState(BaseModel):
     turns: tuple[Turn, ...] = ()
     dialogue: DialogueState = Field(default_factory=DialogueState)
     series: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+    #: The affect scores of each user turn, in order (``None`` where a turn had no text or
+    #: the model failed).
+    user_affect: tuple[AffectScores | None, ...] = ()
     last_escalation_action: Action | None = None
     last_escalation_user_turn: int | None = None
     handed_off: bool = False
@@ -77,11 +81,15 @@ class MemorySessionStore:
     ('c1', None)
     """
 
-    def __init__(self, *, ttl_seconds: float | None = None, max_sessions: int | None = 100_000) -> None:
+    def __init__(
+        self, *, ttl_seconds: float | None = None, max_sessions: int | None = 100_000
+    ) -> None:
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be a positive number or None, got {ttl_seconds!r}")
         if max_sessions is not None and max_sessions < 1:
-            raise ValueError(f"max_sessions must be a positive integer or None, got {max_sessions!r}")
+            raise ValueError(
+                f"max_sessions must be a positive integer or None, got {max_sessions!r}"
+            )
         self.ttl_seconds = ttl_seconds
         self.max_sessions = max_sessions
         self._states: OrderedDict[str, tuple[float, SessionState]] = OrderedDict()
