@@ -45,7 +45,11 @@ class KeywordAffect:
         emotions["anger"] = 0.8 if angry else 0.02
         emotions["fear"] = 0.85 if scared else 0.02
         return AffectScores(
-            sentiment={"negative": negative, "neutral": 0.9 - negative if negative < 0.9 else 0.05, "positive": 0.05},
+            sentiment={
+                "negative": negative,
+                "neutral": 0.9 - negative if negative < 0.9 else 0.05,
+                "positive": 0.05,
+            },
             emotions=emotions,
             human_request=0.95 if any(w in text for w in HUMAN_WORDS) else 0.02,
         )

@@ -4,14 +4,30 @@ import escalate
 def test_public_surface_is_what_we_think_it_is() -> None:
     exported = set(escalate.__all__)
     public = {name for name in dir(escalate) if not name.startswith("_")} | {"__version__"}
-    modules = {"affect", "engine", "errors", "models", "policy", "replay", "signals", "stores", "cli"}
+    modules = {
+        "affect",
+        "engine",
+        "errors",
+        "models",
+        "policy",
+        "replay",
+        "signals",
+        "stores",
+        "cli",
+    }
     assert exported == public - modules
     for name in exported:
         assert getattr(escalate, name) is not None
 
 
 def test_every_error_is_an_escalate_error() -> None:
-    for name in ("PolicyError", "InputError", "AffectModelError", "StoreError", "MissingExtraError"):
+    for name in (
+        "PolicyError",
+        "InputError",
+        "AffectModelError",
+        "StoreError",
+        "MissingExtraError",
+    ):
         assert issubclass(getattr(escalate, name), escalate.EscalateError)
 
 

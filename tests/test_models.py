@@ -37,7 +37,9 @@ def test_confidence_is_a_probability() -> None:
 def test_label_turn_must_index_turns() -> None:
     turns = [Turn(role="user", text="a"), Turn(role="bot", text="b")]
     Conversation(id="c", turns=turns, label={"escalate": True, "turn": 1})
-    with pytest.raises(ValidationError, match=r"label.turn must be an index into turns \(0..1\), got 2"):
+    with pytest.raises(
+        ValidationError, match=r"label.turn must be an index into turns \(0..1\), got 2"
+    ):
         Conversation(id="c", turns=turns, label={"escalate": True, "turn": 2})
 
 
@@ -46,7 +48,14 @@ def test_conversation_parses_the_interchange_format() -> None:
         {
             "id": "c1",
             "customer_id": "u9",
-            "turns": [{"role": "user", "text": "hi", "timestamp": "2026-05-01T10:00:00Z", "intent": "greet"}],
+            "turns": [
+                {
+                    "role": "user",
+                    "text": "hi",
+                    "timestamp": "2026-05-01T10:00:00Z",
+                    "intent": "greet",
+                }
+            ],
             "label": {"escalate": True, "turn": 0},
         }
     )
@@ -64,6 +73,8 @@ def test_decision_equality_ignores_diagnostic_signals() -> None:
 
 
 def test_reason_reads_as_a_comparison() -> None:
-    r = Reason(code="bot-stuck", signal="dialogue.consecutive_fallbacks", op=">=", threshold=2, value=3)
+    r = Reason(
+        code="bot-stuck", signal="dialogue.consecutive_fallbacks", op=">=", threshold=2, value=3
+    )
     assert str(r) == "bot-stuck: dialogue.consecutive_fallbacks=3 >= 2"
     assert str(Reason(code="on_error", detail="boom")) == "on_error: boom"

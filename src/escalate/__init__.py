@@ -8,7 +8,7 @@ Examples
 >>> engine = escalate.Engine.from_policy("dialogue_only", affect=None)
 >>> decision = engine.session("c1").observe(escalate.Turn(role="user", text="I need a human"))
 >>> decision.action, decision.rule
-('handoff', 'asked-for-human')
+('handoff', 'explicit_request')
 """
 
 from escalate.affect.base import AffectModel, AffectScores

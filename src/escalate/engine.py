@@ -272,6 +272,16 @@ class Session:
     Sessions are cheap handles: all state lives in the engine's session store, so two
     handles on the same conversation id (in one process, or in several workers sharing a
     store) see the same conversation.
+
+    Examples
+    --------
+    >>> import escalate
+    >>> engine = escalate.Engine.from_policy("dialogue_only", affect=None)
+    >>> session = engine.session("conv-7", customer_id="cust-1")
+    >>> session.observe(escalate.Turn(role="user", text="I want to change my address")).action
+    'continue'
+    >>> len(engine.session("conv-7").state().turns)
+    1
     """
 
     def __init__(

@@ -47,6 +47,11 @@ class PolicyProblem:
         Where in the document, e.g. ``("rules", 2, "when")``.
     message:
         What was expected and what was found.
+
+    Examples
+    --------
+    >>> str(PolicyProblem("p.yaml", 7, ("rules", 0, "when"), "unknown signal 'x'"))
+    "p.yaml:7: rules -> 0 -> when: unknown signal 'x'"
     """
 
     source: str

@@ -86,6 +86,11 @@ class Label(BaseModel):
 
     ``turn`` is the 0-based index into ``turns`` of the turn at which a human should
     have taken over; it is only meaningful when ``escalate`` is true.
+
+    Examples
+    --------
+    >>> Label(escalate=True, turn=4).turn
+    4
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -198,6 +203,12 @@ class Reason(BaseModel):
 
     ``code`` is the rule id (or guard name); ``signal``/``op``/``threshold``/``value``
     describe the comparison that held, when the reason comes from one.
+
+    Examples
+    --------
+    >>> str(Reason(code="bot-stuck", signal="dialogue.consecutive_fallbacks", op=">=",
+    ...            threshold=2, value=3))
+    'bot-stuck: dialogue.consecutive_fallbacks=3 >= 2'
     """
 
     model_config = ConfigDict(frozen=True)

@@ -48,7 +48,9 @@ def decisions(output: str) -> list[dict[str, object]]:
 
 
 def test_decide_prints_one_line_per_user_turn() -> None:
-    result = runner.invoke(app, ["decide", str(EXAMPLES), "--policy", "dialogue_only", "--no-affect"])
+    result = runner.invoke(
+        app, ["decide", str(EXAMPLES), "--policy", "dialogue_only", "--no-affect"]
+    )
     assert result.exit_code == 0, result.output
     rows = decisions(result.stdout)
     conversations = [json.loads(line) for line in EXAMPLES.read_text().splitlines()]
@@ -56,7 +58,16 @@ def test_decide_prints_one_line_per_user_turn() -> None:
         (c["id"], i) for c in conversations for i, t in enumerate(c["turns"]) if t["role"] == "user"
     ]
     assert [(r["conversation_id"], r["turn"]) for r in rows] == user_turns
-    assert set(rows[0]) == {"conversation_id", "turn", "action", "rule", "reasons", "queue", "priority", "guard"}
+    assert set(rows[0]) == {
+        "conversation_id",
+        "turn",
+        "action",
+        "rule",
+        "reasons",
+        "queue",
+        "priority",
+        "guard",
+    }
     by_id = {(r["conversation_id"], r["turn"]): r for r in rows}
     assert by_id[("asks-for-agent", 2)]["action"] == "handoff"
     assert by_id[("bot-stuck", 4)]["action"] != "continue"
@@ -81,12 +92,16 @@ def test_decide_reports_bad_records_and_processes_the_rest() -> None:
             b"{oops",
             json.dumps({"id": "r", "turns": [{"role": "robot", "text": "x"}]}).encode(),
             json.dumps({"id": "e", "turns": [{"role": "user"}]}).encode(),
-            json.dumps({"id": "big", "turns": [{"role": "user", "text": "x" * 1_048_576}]}).encode(),
+            json.dumps(
+                {"id": "big", "turns": [{"role": "user", "text": "x" * 1_048_576}]}
+            ).encode(),
             b'{"id": "b", "turns": [{"role": "user", "text": "\xff\xfe"}]}',
             good.replace('"ok"', '"ok2"').encode(),
         ]
     )
-    result = runner.invoke(app, ["decide", "-", "--policy", "dialogue_only", "--no-affect"], input=data)
+    result = runner.invoke(
+        app, ["decide", "-", "--policy", "dialogue_only", "--no-affect"], input=data
+    )
     assert result.exit_code == 1
     assert [r["conversation_id"] for r in decisions(result.stdout)] == ["ok", "ok2"]
     err = result.stderr
@@ -97,8 +112,15 @@ def test_decide_reports_bad_records_and_processes_the_rest() -> None:
 
 
 def test_decide_with_a_missing_file_or_bad_policy_exits_2(tmp_path: Path) -> None:
-    assert runner.invoke(app, ["decide", str(tmp_path / "nope.jsonl"), "--no-affect", "-p", "dialogue_only"]).exit_code == 2
-    result = runner.invoke(app, ["decide", str(EXAMPLES), "--policy", str(tmp_path / "missing.yaml")])
+    assert (
+        runner.invoke(
+            app, ["decide", str(tmp_path / "nope.jsonl"), "--no-affect", "-p", "dialogue_only"]
+        ).exit_code
+        == 2
+    )
+    result = runner.invoke(
+        app, ["decide", str(EXAMPLES), "--policy", str(tmp_path / "missing.yaml")]
+    )
     assert result.exit_code == 2
 
 
@@ -106,4 +128,8 @@ def test_signals_lists_the_catalogue() -> None:
     result = runner.invoke(app, ["signals", "--json"])
     assert result.exit_code == 0
     names = {row["name"] for row in json.loads(result.stdout)}
-    assert {"dialogue.consecutive_fallbacks", "human_request", "trajectory.negative.streak"} <= names
+    assert {
+        "dialogue.consecutive_fallbacks",
+        "human_request",
+        "trajectory.negative.streak",
+    } <= names

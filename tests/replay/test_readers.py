@@ -37,7 +37,9 @@ def test_bad_records_name_line_and_field_and_the_rest_survive() -> None:
     assert errors[2].startswith("line 2: not valid JSON")
     assert errors[3].startswith("line 3: turns.0.role:") and "'customer'" in errors[3]
     assert errors[4].startswith("line 4: turns.0:") and "text, intent or event" in errors[4]
-    assert errors[5].startswith(f"line 5: turns.0.text: String should have at most {MAX_TEXT_CHARS}")
+    assert errors[5].startswith(
+        f"line 5: turns.0.text: String should have at most {MAX_TEXT_CHARS}"
+    )
     assert "got 1,048,576" in errors[5] and "conversation 'big'" in errors[5]
     assert errors[6] == "line 6: not valid UTF-8 (at byte offset 51)"
     assert errors[8] == "line 8: expected a JSON object, got list"

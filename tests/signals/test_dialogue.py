@@ -4,7 +4,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from escalate.models import Turn
-from escalate.signals.dialogue import DialogueAnalyzer, DialogueConfig, DialogueState, normalise, similar
+from escalate.signals.dialogue import (
+    DialogueAnalyzer,
+    DialogueConfig,
+    DialogueState,
+    normalise,
+    similar,
+)
 
 ANALYZER = DialogueAnalyzer(DialogueConfig())
 
@@ -50,7 +56,10 @@ def test_consecutive_fallbacks_reset_on_a_real_answer_but_not_on_user_turns() ->
 def test_policy_phrases_replace_the_defaults() -> None:
     analyzer = DialogueAnalyzer(DialogueConfig(fallback_phrases=["computer says no"]))
     assert run([Turn(role="bot", text="Computer says no.")], analyzer)["dialogue.fallbacks"] == 1
-    assert run([Turn(role="bot", text="Sorry, I didn't understand")], analyzer)["dialogue.fallbacks"] == 0
+    assert (
+        run([Turn(role="bot", text="Sorry, I didn't understand")], analyzer)["dialogue.fallbacks"]
+        == 0
+    )
 
 
 def test_user_repeats_need_a_near_duplicate_of_some_length() -> None:
@@ -64,7 +73,12 @@ def test_user_repeats_need_a_near_duplicate_of_some_length() -> None:
     )
     assert s["dialogue.user_repeats"] == 1
     assert s["dialogue.user_repeated"] == 1
-    s = run([Turn(role="user", text="I want to cancel my subscription"), Turn(role="user", text="thanks, bye")])
+    s = run(
+        [
+            Turn(role="user", text="I want to cancel my subscription"),
+            Turn(role="user", text="thanks, bye"),
+        ]
+    )
     assert s["dialogue.user_repeated"] == 0
 
 
@@ -140,12 +154,22 @@ def test_signals_are_a_pure_function_of_the_turns(turns: list[Turn]) -> None:
     assert run(turns) == first
     assert first["dialogue.turns"] == len(turns)
     assert first["dialogue.user_turns"] == sum(t.role == "user" for t in turns)
-    assert 0 <= first["dialogue.consecutive_fallbacks"] <= first["dialogue.fallbacks"] <= first["dialogue.bot_turns"]
+    assert (
+        0
+        <= first["dialogue.consecutive_fallbacks"]
+        <= first["dialogue.fallbacks"]
+        <= first["dialogue.bot_turns"]
+    )
     assert first["dialogue.user_repeats"] <= first["dialogue.user_turns"]
 
 
 @given(turns_strategy, turns_strategy)
 def test_counters_never_decrease_as_turns_are_appended(head: list[Turn], tail: list[Turn]) -> None:
     before, after = run(head), run(head + tail)
-    for name in ("dialogue.fallbacks", "dialogue.user_repeats", "dialogue.bot_repeats", "dialogue.human_requests"):
+    for name in (
+        "dialogue.fallbacks",
+        "dialogue.user_repeats",
+        "dialogue.bot_repeats",
+        "dialogue.human_requests",
+    ):
         assert after[name] >= before[name]  # type: ignore[operator]

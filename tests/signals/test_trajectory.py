@@ -3,7 +3,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from escalate.signals.catalog import CATALOG, TRAJECTORY_SERIES
-from escalate.signals.trajectory import TrajectoryConfig, extend_series, series_stats, trajectory_signals
+from escalate.signals.trajectory import (
+    TrajectoryConfig,
+    extend_series,
+    series_stats,
+    trajectory_signals,
+)
 
 
 def test_empty_series_is_unknown() -> None:

@@ -24,7 +24,7 @@ def open_input(path: Path | None) -> Iterator[IO[bytes]]:
         yield sys.stdin.buffer
         return
     try:
-        stream = open(path, "rb")
+        stream = path.open("rb")
     except OSError as exc:
         err.print(f"[red]error:[/] cannot read {path}: {exc.strerror}")
         raise typer.Exit(2) from None

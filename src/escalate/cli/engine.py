@@ -20,7 +20,11 @@ __all__ = ["check", "decide", "signals"]
 
 PolicyOption = Annotated[
     str,
-    typer.Option("--policy", "-p", help="A policy file, or the name of a shipped policy (default, retail, ...)."),
+    typer.Option(
+        "--policy",
+        "-p",
+        help="A policy file, or the name of a shipped policy (default, retail, ...).",
+    ),
 ]
 NoAffectOption = Annotated[
     bool, typer.Option("--no-affect", help="Run without the affect model (dialogue signals only).")
@@ -28,7 +32,9 @@ NoAffectOption = Annotated[
 
 
 def check(
-    policies: Annotated[list[str], typer.Argument(help="Policy files (or shipped policy names) to check.")],
+    policies: Annotated[
+        list[str], typer.Argument(help="Policy files (or shipped policy names) to check.")
+    ],
     no_affect: NoAffectOption = False,
 ) -> None:
     """Check policies: exit 0 when every one is valid, 2 with every problem listed otherwise."""
@@ -49,7 +55,8 @@ def check(
 
 def decide(
     file: Annotated[
-        Path | None, typer.Argument(help="Conversations as JSON Lines; standard input when absent or '-'.")
+        Path | None,
+        typer.Argument(help="Conversations as JSON Lines; standard input when absent or '-'."),
     ] = None,
     policy: PolicyOption = "default",
     no_affect: NoAffectOption = False,
@@ -98,7 +105,10 @@ def signals(
     from escalate.signals.catalog import CATALOG
 
     if as_json:
-        rows = [{"name": s.name, "source": s.source, "description": s.description} for s in CATALOG.values()]
+        rows = [
+            {"name": s.name, "source": s.source, "description": s.description}
+            for s in CATALOG.values()
+        ]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table("signal", "source", "meaning", title="Signals a policy can name")

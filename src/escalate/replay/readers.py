@@ -53,17 +53,28 @@ def validation_message(exc: ValidationError) -> tuple[str, str]:
 
 def _parse_line(raw: bytes, line: int) -> Record:
     if len(raw) > MAX_LINE_BYTES:
-        return Record(line, error=InputError(f"line is {len(raw):,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line))
+        return Record(
+            line,
+            error=InputError(
+                f"line is {len(raw):,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line
+            ),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Record(line, error=InputError(f"not valid UTF-8 (at byte offset {exc.start})", line=line))
+        return Record(
+            line, error=InputError(f"not valid UTF-8 (at byte offset {exc.start})", line=line)
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Record(line, error=InputError(f"not valid JSON: {exc.msg} at column {exc.colno}", line=line))
+        return Record(
+            line, error=InputError(f"not valid JSON: {exc.msg} at column {exc.colno}", line=line)
+        )
     if not isinstance(data, dict):
-        return Record(line, error=InputError(f"expected a JSON object, got {type(data).__name__}", line=line))
+        return Record(
+            line, error=InputError(f"expected a JSON object, got {type(data).__name__}", line=line)
+        )
     try:
         return Record(line, conversation=Conversation.model_validate(data))
     except ValidationError as exc:

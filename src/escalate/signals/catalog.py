@@ -21,7 +21,14 @@ from typing import Literal
 
 from escalate.affect.base import EMOTION_GROUPS, EMOTION_LABELS, SENTIMENT_LABELS
 
-__all__ = ["CATALOG", "TRAJECTORY_SERIES", "TRAJECTORY_STATS", "SignalSpec", "names", "requires_affect"]
+__all__ = [
+    "CATALOG",
+    "TRAJECTORY_SERIES",
+    "TRAJECTORY_STATS",
+    "SignalSpec",
+    "names",
+    "requires_affect",
+]
 
 Source = Literal["dialogue", "affect", "trajectory"]
 
@@ -71,8 +78,14 @@ TRAJECTORY_STATS: dict[str, str] = {
 
 def _build() -> dict[str, SignalSpec]:
     specs = [SignalSpec(n, "dialogue", d) for n, d in _DIALOGUE.items()]
-    specs += [SignalSpec(f"sentiment.{s}", "affect", f"probability the message is {s}") for s in SENTIMENT_LABELS]
-    specs += [SignalSpec(f"emotion.{e}", "affect", f"probability of the emotion '{e}'") for e in EMOTION_LABELS]
+    specs += [
+        SignalSpec(f"sentiment.{s}", "affect", f"probability the message is {s}")
+        for s in SENTIMENT_LABELS
+    ]
+    specs += [
+        SignalSpec(f"emotion.{e}", "affect", f"probability of the emotion '{e}'")
+        for e in EMOTION_LABELS
+    ]
     specs += [
         SignalSpec(f"mood.{g}", "affect", f"highest of the emotions {', '.join(m)}")
         for g, m in EMOTION_GROUPS.items()

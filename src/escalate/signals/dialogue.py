@@ -26,7 +26,12 @@ class DialogueConfig(BaseModel):
         default_factory=lambda: ["fallback", "no_match", "no_input", "nlu_fallback"]
     )
     fallback_intents: list[str] = Field(
-        default_factory=lambda: ["fallback", "default_fallback", "did_not_understand", "nlu_fallback"]
+        default_factory=lambda: [
+            "fallback",
+            "default_fallback",
+            "did_not_understand",
+            "nlu_fallback",
+        ]
     )
     fallback_phrases: list[str] = Field(
         default_factory=lambda: [
@@ -39,7 +44,9 @@ class DialogueConfig(BaseModel):
             "i'm sorry, i don't understand",
         ]
     )
-    reprompt_intents: list[str] = Field(default_factory=lambda: ["rephrase", "reprompt", "repeat_question"])
+    reprompt_intents: list[str] = Field(
+        default_factory=lambda: ["rephrase", "reprompt", "repeat_question"]
+    )
     negation_intents: list[str] = Field(default_factory=lambda: ["negate", "deny", "correction"])
     negation_phrases: list[str] = Field(
         default_factory=lambda: [
@@ -59,7 +66,12 @@ class DialogueConfig(BaseModel):
         ]
     )
     human_request_intents: list[str] = Field(
-        default_factory=lambda: ["transfer_agent", "contact_human_agent", "human_handoff", "agent_request"]
+        default_factory=lambda: [
+            "transfer_agent",
+            "contact_human_agent",
+            "human_handoff",
+            "agent_request",
+        ]
     )
     human_request_phrases: list[str] = Field(
         default_factory=lambda: [
@@ -187,7 +199,11 @@ class DialogueAnalyzer:
             return True
         if turn.intent and turn.intent.lower() in self._fallback_intents:
             return True
-        return bool(turn.text and self._fallback_phrases and self._fallback_phrases.search(turn.text.lower()))
+        return bool(
+            turn.text
+            and self._fallback_phrases
+            and self._fallback_phrases.search(turn.text.lower())
+        )
 
     def is_reprompt(self, turn: Turn) -> bool:
         """A bot turn that asks its question again."""
@@ -197,13 +213,19 @@ class DialogueAnalyzer:
         """A user turn that corrects or contradicts the bot."""
         if turn.intent and turn.intent.lower() in self._negation_intents:
             return True
-        return bool(turn.text and self._negation_phrases and self._negation_phrases.search(turn.text.lower()))
+        return bool(
+            turn.text
+            and self._negation_phrases
+            and self._negation_phrases.search(turn.text.lower())
+        )
 
     def asks_for_human(self, turn: Turn) -> bool:
         """A user turn that asks for a person, by intent or by keyword."""
         if turn.intent and turn.intent.lower() in self._human_intents:
             return True
-        return bool(turn.text and self._human_phrases and self._human_phrases.search(turn.text.lower()))
+        return bool(
+            turn.text and self._human_phrases and self._human_phrases.search(turn.text.lower())
+        )
 
     # -- state transitions --------------------------------------------------------------
     def advance(self, state: DialogueState, turn: Turn) -> DialogueState:
@@ -241,7 +263,9 @@ class DialogueAnalyzer:
         fallback = self.is_fallback(turn)
         text = normalise(turn.text) if turn.text else ""
         if text:
-            loop = any(similar(text, earlier, self.config.repeat_similarity) for earlier in state.bot_texts)
+            loop = any(
+                similar(text, earlier, self.config.repeat_similarity) for earlier in state.bot_texts
+            )
         else:
             loop = bool(turn.intent) and not fallback and turn.intent in state.bot_intents
         return {
@@ -257,7 +281,11 @@ class DialogueAnalyzer:
     @staticmethod
     def signals(state: DialogueState) -> dict[str, float | None]:
         """The ``dialogue.*`` signals of a state."""
-        elapsed = (state.last_at - state.first_at).total_seconds() if state.first_at and state.last_at else None
+        elapsed = (
+            (state.last_at - state.first_at).total_seconds()
+            if state.first_at and state.last_at
+            else None
+        )
         return {
             "dialogue.turns": float(state.turns),
             "dialogue.user_turns": float(state.user_turns),

@@ -27,6 +27,12 @@ class SessionState(BaseModel):
 
     ``version`` grows by one with every saved turn, so a store shared by several
     workers can detect a concurrent update.
+
+    Examples
+    --------
+    >>> state = SessionState(conversation_id="c1", customer_id="u9")
+    >>> state.version, state.handed_off, len(state.turns)
+    (0, False, 0)
     """
 
     model_config = ConfigDict(frozen=True)
