@@ -16,17 +16,22 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "MAX_TURNS",
     "Action",
+    "BotAttempt",
     "ContactRecord",
     "Conversation",
     "Decision",
+    "Fact",
+    "FactType",
     "HandoffPacket",
     "Label",
     "Outcome",
     "Priority",
+    "Quote",
     "Reason",
     "Role",
     "Signals",
     "Turn",
+    "TurnAffect",
 ]
 
 #: Longest message text accepted, in characters. Longer input is rejected, not truncated,
@@ -232,11 +237,131 @@ def _fmt(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.3g}"
 
 
+FactType = Literal[
+    "order_id",
+    "invoice_id",
+    "account_id",
+    "email",
+    "phone",
+    "amount",
+    "date",
+    "person_name",
+    "city",
+    "country",
+    "address",
+    "postcode",
+    "account_type",
+]
+
+
+class Fact(BaseModel):
+    """A fact the customer already gave: an order number, an email, an amount, a city...
+
+    ``turn`` indexes the conversation's turns; ``start``/``end`` are the 0-based,
+    end-exclusive character offsets of ``text`` in that turn's original message, so
+    ``message[start:end] == text`` unless the fact was redacted (``text`` and ``value``
+    are then a placeholder such as ``[EMAIL]``). ``value`` is the normalised value
+    (``"89.99 GBP"``, ``"2026-05-03"``, ``"4481-2231"``).
+
+    Examples
+    --------
+    >>> f = Fact(type="order_id", value="4481-2231", text="4481-2231", turn=0,
+    ...          start=22, end=31, confidence=0.95)
+    >>> f.type, f.redacted
+    ('order_id', False)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: FactType
+    value: str
+    text: str
+    turn: int = Field(ge=0)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    redacted: bool = False
+
+
+class Quote(BaseModel):
+    """A sentence in the customer's own words, with the turn it comes from.
+
+    Examples
+    --------
+    >>> Quote(turn=2, text="My refund never arrived.").turn
+    2
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    turn: int = Field(ge=0)
+    text: str
+
+
+class BotAttempt(BaseModel):
+    """One thing the bot tried: an answer (with its intent) or a fallback.
+
+    Examples
+    --------
+    >>> BotAttempt(turn=1, intent="refund_policy", text="Refunds take 5 days.").fallback
+    False
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    turn: int = Field(ge=0)
+    intent: str | None = None
+    text: str | None = None
+    fallback: bool = False
+    repeated: bool = False
+
+
+class TurnAffect(BaseModel):
+    """How the customer felt at one user turn: the dominant sentiment and top emotions.
+
+    ``sentiment`` is ``None`` when the turn had no scores (no text, no model, or a
+    model failure).
+
+    Examples
+    --------
+    >>> TurnAffect(turn=0, sentiment="negative", negative=0.8,
+    ...            emotions={"anger": 0.7}).emotions
+    {'anger': 0.7}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    turn: int = Field(ge=0)
+    sentiment: Literal["negative", "neutral", "positive"] | None = None
+    negative: float | None = Field(default=None, ge=0.0, le=1.0)
+    emotions: dict[str, float] = Field(default_factory=dict)
+
+
 class HandoffPacket(BaseModel):
-    """What a human agent receives at handoff, so the customer never has to repeat themselves."""
+    """What a human agent receives at handoff, so the customer never has to repeat themselves.
+
+    Who this is (``customer_id``, ``channel``), what they want (``issue``, quoted from
+    their own words in ``issue_quotes``; ``latest_message``), what they already said
+    (``facts``, ``transcript``), what the bot already tried (``bot_attempts``), how they
+    feel (``affect``, one entry per user turn), earlier contacts (``history``), why the
+    policy handed off (``rule``, ``reasons``, ``signals``) and a suggested ``opener``
+    for the agent. When the policy redacts personal data, ``redacted`` is true and
+    ``redactions`` counts the replaced spans of the transcript by placeholder type.
+    Build one with :func:`escalate.packet.build_packet`.
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> p = HandoffPacket(conversation_id="c1", created_at=datetime(2026, 5, 4, tzinfo=UTC),
+    ...                   rule="asked-for-human", queue="general", priority="high",
+    ...                   reasons=[], transcript=[], signals={})
+    >>> p.facts, p.opener
+    ([], None)
+    """
 
     model_config = ConfigDict(frozen=True)
 
+    schema_version: Literal[1] = 1
     conversation_id: str
     customer_id: str | None = None
     channel: str = "chat"
@@ -247,6 +372,17 @@ class HandoffPacket(BaseModel):
     reasons: list[Reason]
     transcript: list[Turn]
     signals: dict[str, float | None]
+    issue: str | None = None
+    issue_quotes: list[Quote] = Field(default_factory=list)
+    latest_message: Quote | None = None
+    facts: list[Fact] = Field(default_factory=list)
+    bot_attempts: list[BotAttempt] = Field(default_factory=list)
+    affect: list[TurnAffect] = Field(default_factory=list)
+    history: list[ContactRecord] = Field(default_factory=list)
+    opener: str | None = None
+    transcript_omitted: int = Field(default=0, ge=0)
+    redacted: bool = False
+    redactions: dict[str, int] = Field(default_factory=dict)
 
 
 class Decision(BaseModel):
