@@ -102,3 +102,14 @@ def dialogue_policy_text() -> str:
 @pytest.fixture
 def affect_policy_text() -> str:
     return AFFECT_POLICY
+
+
+@pytest.fixture(autouse=True)
+def _history_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Engines built with no configuration write their history into a temporary file,
+    never into the working tree."""
+    path = tmp_path_factory.mktemp("history") / "history.db"
+    monkeypatch.setenv("ESCALATE_HISTORY_URL", f"sqlite:///{path}")
+    monkeypatch.delenv("ESCALATE_SESSION_URL", raising=False)

@@ -9,6 +9,7 @@ def test_public_surface_is_what_we_think_it_is() -> None:
         "engine",
         "errors",
         "models",
+        "packet",
         "policy",
         "replay",
         "signals",

@@ -23,6 +23,7 @@ from escalate.errors import (
     StoreError,
 )
 from escalate.models import (
+    ContactRecord,
     Conversation,
     Decision,
     HandoffPacket,
@@ -33,7 +34,15 @@ from escalate.models import (
 )
 from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
 from escalate.replay.readers import read_jsonl
-from escalate.stores.session import MemorySessionStore, SessionState, SessionStore
+from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
+from escalate.stores.redis import RedisSessionStore
+from escalate.stores.session import (
+    MemorySessionStore,
+    SessionState,
+    SessionStore,
+    open_session_store,
+)
+from escalate.stores.sql import SQLHistoryStore
 
 __version__ = "0.1.0"
 
@@ -41,19 +50,24 @@ __all__ = [
     "AffectModel",
     "AffectModelError",
     "AffectScores",
+    "ContactRecord",
     "Conversation",
     "Decision",
     "Engine",
     "EscalateError",
     "HandoffPacket",
+    "HistoryStore",
     "InputError",
     "Label",
+    "MemoryHistoryStore",
     "MemorySessionStore",
     "MissingExtraError",
     "Policy",
     "PolicyError",
     "PolicyProblem",
     "Reason",
+    "RedisSessionStore",
+    "SQLHistoryStore",
     "Session",
     "SessionState",
     "SessionStore",
@@ -62,6 +76,8 @@ __all__ = [
     "Turn",
     "__version__",
     "load_policy",
+    "open_history_store",
+    "open_session_store",
     "parse_policy",
     "read_jsonl",
     "shipped_policies",

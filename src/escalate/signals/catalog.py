@@ -12,6 +12,14 @@ Sources
     Scores of the latest user message from the affect model.
 ``trajectory``
     How affect scores moved over the user turns so far. Needs the affect model.
+``history``
+    The customer's earlier contacts, from the engine's history store (repeat contacts,
+    unresolved issues, earlier handoffs). Needs a history store and a customer id.
+``customer``
+    Attributes the caller supplies about the customer when a session starts
+    (``engine.session(..., customer={"tier": 2, "vulnerable": True})``). The policy
+    language compares numbers, so every attribute is a number: true/false become 1/0,
+    and a tier is a rank (0 standard, higher is more valuable).
 """
 
 from __future__ import annotations
@@ -23,14 +31,17 @@ from escalate.affect.base import EMOTION_GROUPS, EMOTION_LABELS, SENTIMENT_LABEL
 
 __all__ = [
     "CATALOG",
+    "CUSTOMER_ATTRIBUTES",
+    "HISTORY_SIGNALS",
     "TRAJECTORY_SERIES",
     "TRAJECTORY_STATS",
     "SignalSpec",
     "names",
     "requires_affect",
+    "requires_history",
 ]
 
-Source = Literal["dialogue", "affect", "trajectory"]
+Source = Literal["dialogue", "affect", "trajectory", "history", "customer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,40 @@ TRAJECTORY_STATS: dict[str, str] = {
 }
 
 
+#: Signals about the customer's earlier contacts. Windows end at the start of this
+#: conversation; "same topic" means the same bot intent, or similar words when the
+#: conversation has no intent.
+HISTORY_SIGNALS: dict[str, str] = {
+    "history.contacts_24h": "earlier contacts of this customer in the last 24 hours",
+    "history.contacts_7d": "earlier contacts of this customer in the last 7 days",
+    "history.contacts_30d": "earlier contacts of this customer in the last 30 days",
+    "history.contacts_same_topic_7d": "earlier contacts on the same topic in the last 7 days "
+    "(unknown until the topic is: an intent, or a message of three words or more)",
+    "history.contacts_same_topic_30d": "earlier contacts on the same topic in the last 30 days",
+    "history.unresolved_30d": "earlier contacts in the last 30 days that the bot did not "
+    "resolve (handed off or abandoned)",
+    "history.unresolved_same_topic_30d": "earlier contacts on the same topic in the last "
+    "30 days that the bot did not resolve",
+    "history.handoffs_30d": "earlier contacts in the last 30 days handed to a person",
+    "history.abandoned_30d": "earlier contacts in the last 30 days the customer left unresolved",
+    "history.hours_since_last_contact": "hours since the customer's latest earlier contact "
+    "ended (unknown when there is none)",
+    "history.last_sentiment": "final sentiment (positive minus negative, -1..1) of the "
+    "latest earlier contact in the last 30 days (unknown when none was scored)",
+}
+
+#: Attributes a caller may supply about the customer; each is a number (true/false are 1/0).
+CUSTOMER_ATTRIBUTES: dict[str, str] = {
+    "customer.tier": "the customer's tier as a rank: 0 standard, higher is more valuable",
+    "customer.vip": "1 for a VIP customer, else 0",
+    "customer.vulnerable": "1 when the customer is known to be vulnerable, else 0",
+    "customer.lifetime_value": "the customer's lifetime value, in the caller's currency",
+    "customer.tenure_days": "days since the customer joined",
+    "customer.open_orders": "orders or cases the customer has open",
+    "customer.churn_risk": "the caller's churn-risk score, 0..1",
+}
+
+
 def _build() -> dict[str, SignalSpec]:
     specs = [SignalSpec(n, "dialogue", d) for n, d in _DIALOGUE.items()]
     specs += [
@@ -96,6 +141,8 @@ def _build() -> dict[str, SignalSpec]:
         for series, signal in TRAJECTORY_SERIES.items()
         for stat, meaning in TRAJECTORY_STATS.items()
     ]
+    specs += [SignalSpec(n, "history", d) for n, d in HISTORY_SIGNALS.items()]
+    specs += [SignalSpec(n, "customer", d) for n, d in CUSTOMER_ATTRIBUTES.items()]
     return {s.name: s for s in specs}
 
 
@@ -112,3 +159,9 @@ def requires_affect(name: str) -> bool:
     """True when the signal needs an affect model."""
     spec = CATALOG.get(name)
     return spec is not None and spec.source in ("affect", "trajectory")
+
+
+def requires_history(name: str) -> bool:
+    """True when the signal needs a history store."""
+    spec = CATALOG.get(name)
+    return spec is not None and spec.source == "history"
