@@ -133,3 +133,20 @@ def test_signals_lists_the_catalogue() -> None:
         "human_request",
         "trajectory.negative.streak",
     } <= names
+
+
+def test_decide_packets_prints_a_packet_per_handoff() -> None:
+    args = ["decide", str(EXAMPLES), "--policy", "dialogue_only", "--no-affect", "--packets"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    packets = [row for row in lines if "packet" in row]
+    handoffs = [row for row in lines if row.get("action") == "handoff"]
+    assert [(p["conversation_id"], p["turn"]) for p in packets] == [
+        (h["conversation_id"], h["turn"]) for h in handoffs
+    ]
+    packet = packets[0]["packet"]
+    assert packet["conversation_id"] == packets[0]["conversation_id"]
+    assert packet["transcript"] and packet["opener"]
+    markdown = runner.invoke(app, [*args, "--packet-format", "markdown"])
+    assert markdown.exit_code == 0 and "asks-for-agent" in markdown.stdout

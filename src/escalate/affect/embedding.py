@@ -8,6 +8,7 @@ counts) for engines without a model, and for tests.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
@@ -48,11 +49,12 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
-            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            features = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
             for feature in features:
                 out[row, zlib.crc32(feature.encode()) % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        normalised: np.ndarray = out / np.maximum(norms, 1e-12)
+        return normalised
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

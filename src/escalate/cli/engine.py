@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,12 +12,22 @@ import typer
 from rich.markup import escape
 
 from escalate.cli._io import err, open_input
+from escalate.cli.packets import print_packets
 from escalate.engine import Engine
 from escalate.errors import AffectModelError, PolicyError
 from escalate.policy import load_policy
 from escalate.replay.readers import iter_jsonl
 
 __all__ = ["check", "decide", "signals"]
+
+
+class PacketFormatChoice(StrEnum):
+    """Formats ``--packets`` can print."""
+
+    json = "json"
+    markdown = "markdown"
+    bot_framework = "bot-framework"
+
 
 PolicyOption = Annotated[
     str,
@@ -60,6 +71,18 @@ def decide(
     ] = None,
     policy: PolicyOption = "default",
     no_affect: NoAffectOption = False,
+    packets: Annotated[
+        bool,
+        typer.Option(
+            "--packets",
+            help="Also print the handoff packet of every handed-off conversation, after its "
+            'decisions, as {"conversation_id", "turn", "packet"}.',
+        ),
+    ] = False,
+    packet_format: Annotated[
+        PacketFormatChoice,
+        typer.Option("--packet-format", help="How --packets prints each packet."),
+    ] = PacketFormatChoice.json,
 ) -> None:
     """Print one JSON decision per user turn of every conversation.
 
@@ -85,10 +108,13 @@ def decide(
                 err.print(f"[red]error:[/] {escape(str(record.error))}")
                 continue
             good += 1
-            for decision in engine.decide(record.conversation):
+            decisions = engine.decide(record.conversation)
+            for decision in decisions:
                 summary = decision.summary()
                 summary["guard"] = decision.guard
                 out.write(json.dumps(summary, ensure_ascii=False) + "\n")
+            if packets:
+                print_packets(decisions, out=out, fmt=packet_format.value)
     out.flush()
     err.print(f"{good} conversation(s) decided, {bad} rejected")
     if bad:
