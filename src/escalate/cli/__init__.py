@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from escalate.cli.engine import check, decide, signals
+from escalate.cli.replay import compare, replay, sweep
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,9 @@ app = typer.Typer(
 app.command()(check)
 app.command()(decide)
 app.command()(signals)
+app.command()(replay)
+app.command()(compare)
+app.command()(sweep)
 
 
 def main() -> None:

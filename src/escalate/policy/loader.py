@@ -32,8 +32,9 @@ from escalate._resources import shipped_dir
 from escalate.errors import PolicyError, PolicyProblem
 from escalate.models import Action, Priority, Reason
 from escalate.policy.expressions import Expression, ExpressionError, compile_expression
-from escalate.policy.schema import Guards, PolicyDocument
-from escalate.signals.catalog import CATALOG, requires_affect
+from escalate.policy.schema import Costs, Guards, PacketConfig, PolicyDocument
+from escalate.policy.scores import bind_scores, check_scores
+from escalate.signals.catalog import CATALOG, requires_affect, requires_history
 from escalate.signals.dialogue import DialogueConfig
 from escalate.signals.trajectory import TrajectoryConfig
 
@@ -174,8 +175,11 @@ class Policy:
         The enabled rules, in order (first match wins).
     explicit_request:
         The explicit-request guard as a rule with id ``"explicit_request"``, or ``None``.
-    guards, dialogue, trajectory, on_error:
-        The document's sections.
+    guards, dialogue, trajectory, on_error, packet:
+        The document's sections (``packet`` is a
+        :class:`~escalate.policy.schema.PacketConfig`).
+    costs:
+        The document's :class:`~escalate.policy.schema.Costs`, or ``None``.
     signal_names:
         Every signal any condition reads.
     requires_affect:
@@ -194,11 +198,13 @@ class Policy:
 
     __slots__ = (
         "_checks",
+        "costs",
         "dialogue",
         "explicit_request",
         "guards",
         "name",
         "on_error",
+        "packet",
         "requires_affect",
         "rules",
         "signal_names",
@@ -216,6 +222,8 @@ class Policy:
     dialogue: DialogueConfig
     trajectory: TrajectoryConfig
     on_error: Action
+    packet: PacketConfig
+    costs: Costs | None
     signal_names: frozenset[str]
     requires_affect: bool
     _checks: tuple[tuple[Any, CompiledRule], ...]
@@ -242,6 +250,8 @@ class Policy:
             "dialogue": spec.dialogue,
             "trajectory": spec.trajectory,
             "on_error": spec.on_error,
+            "packet": spec.packet,
+            "costs": spec.costs,
             "signal_names": frozenset(names),
             "requires_affect": any(requires_affect(n) for n in names),
             "_checks": tuple((r.expression.evaluate, r) for r in rules),
@@ -300,7 +310,7 @@ def shipped_policies() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
-def load_policy(path: str | Path, *, affect: bool = True) -> Policy:
+def load_policy(path: str | Path, *, affect: bool = True, history: bool = True) -> Policy:
     """Load, validate and compile a policy file.
 
     Parameters
@@ -311,6 +321,9 @@ def load_policy(path: str | Path, *, affect: bool = True) -> Policy:
     affect:
         Whether the engine has an affect model; when false, a policy that reads an
         affect or trajectory signal is rejected.
+    history:
+        Whether the engine has a history store; when false, a policy that reads a
+        ``history.*`` signal is rejected.
 
     Raises
     ------
@@ -379,10 +392,12 @@ def load_policy(path: str | Path, *, affect: bool = True) -> Policy:
                 )
             ]
         ) from None
-    return _parse(text, source, affect=affect, default_name=given.stem)
+    return _parse(text, source, affect=affect, history=history, default_name=given.stem)
 
 
-def parse_policy(text: str, *, source: str = "<string>", affect: bool = True) -> Policy:
+def parse_policy(
+    text: str, *, source: str = "<string>", affect: bool = True, history: bool = True
+) -> Policy:
     """Validate and compile policy YAML given as text.
 
     Parameters
@@ -391,7 +406,7 @@ def parse_policy(text: str, *, source: str = "<string>", affect: bool = True) ->
         The YAML document.
     source:
         The name reported in problems (a file name, or ``"<string>"``).
-    affect:
+    affect, history:
         See :func:`load_policy`.
 
     Raises
@@ -407,7 +422,7 @@ def parse_policy(text: str, *, source: str = "<string>", affect: bool = True) ->
     escalate.errors.PolicyError: invalid policy: 1 problem
       <string>:2: rules: expected at least 1 item; got an empty list
     """
-    return _parse(text, source, affect=affect, default_name=None)
+    return _parse(text, source, affect=affect, history=history, default_name=None)
 
 
 # --------------------------------------------------------------------------------------
@@ -678,7 +693,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path_:
 # --------------------------------------------------------------------------------------
 
 
-def _parse(text: str, source: str, *, affect: bool, default_name: str | None) -> Policy:
+def _parse(
+    text: str, source: str, *, affect: bool, history: bool = True, default_name: str | None
+) -> Policy:
     if not isinstance(text, str):
         raise PolicyError([PolicyProblem(source, None, (), "expected the policy as text")])
     if "\x00" in text:
@@ -717,6 +734,10 @@ def _parse(text: str, source: str, *, affect: bool, default_name: str | None) ->
             problem(loc, _message(err))
 
     known = set(CATALOG)
+    declared, scores = check_scores(
+        data.get("scores"), known, problem, affect=affect, history=history
+    )
+    known |= declared
     compiled: dict[int, Expression] = {}
     raw_rules = data.get("rules")
     rules_list: list[Any] = raw_rules if isinstance(raw_rules, list) else []
@@ -732,17 +753,23 @@ def _parse(text: str, source: str, *, affect: bool, default_name: str | None) ->
                 problem(("rules", i, "id"), f"duplicate rule id {rule_id!r}{first}")
             else:
                 seen_ids[rule_id] = _line_for(("rules", i, "id"), lines)
-        expression = _check_when(raw.get("when"), ("rules", i, "when"), known, affect, problem)
+        expression = _check_when(
+            raw.get("when"), ("rules", i, "when"), known, affect, problem, history=history
+        )
         if expression is not None:
-            compiled[i] = expression
+            compiled[i] = bind_scores(expression, scores)
+
+    _check_opener_rules(data.get("packet"), seen_ids, problem)
 
     explicit_expr: Expression | None = None
     guards = data.get("guards")
     if isinstance(guards, dict) and isinstance(guards.get("explicit_request"), dict):
         path: Path_ = ("guards", "explicit_request", "when")
         explicit_expr = _check_when(
-            guards["explicit_request"].get("when"), path, known, affect, problem
+            guards["explicit_request"].get("when"), path, known, affect, problem, history=history
         )
+        if explicit_expr is not None:
+            explicit_expr = bind_scores(explicit_expr, scores)
         if explicit_expr is not None and explicit_expr.always is True:
             problem(
                 path,
@@ -811,6 +838,8 @@ def _check_when(
     known: set[str],
     affect: bool,
     problem: Any,
+    *,
+    history: bool = True,
 ) -> Expression | None:
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -833,4 +862,34 @@ def _check_when(
                 f"names the affect {noun} {listed}, but the engine has no affect model "
                 "configured; configure an affect model or use only dialogue.* signals",
             )
+    if not history:
+        needs = sorted(n for n in expression.names if requires_history(n))
+        if needs:
+            listed = ", ".join(f"'{n}'" for n in needs)
+            noun = "signal" if len(needs) == 1 else "signals"
+            problem(
+                path,
+                f"names the history {noun} {listed}, but the engine has no history store "
+                "configured; configure one (history='sqlite:///history.db', a URL, or "
+                "ESCALATE_HISTORY_URL) or remove the history.* conditions",
+            )
     return expression
+
+
+def _check_opener_rules(packet: Any, rule_ids: Mapping[str, Any], problem: Any) -> None:
+    """Every ``when_rule`` of an opener template names a rule of this policy (or a guard)."""
+    openers = packet.get("openers") if isinstance(packet, dict) else None
+    if not isinstance(openers, list):
+        return
+    known = [*rule_ids, "explicit_request", "on_error"]
+    for i, opener in enumerate(openers):
+        names = opener.get("when_rule") if isinstance(opener, dict) else None
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list):
+            continue
+        for j, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                path: Path_ = ("packet", "openers", i, "when_rule")
+                if isinstance(opener.get("when_rule"), list):
+                    path = (*path, j)
+                problem(path, f"no rule with the id {name!r}{_suggest(name, known)}")

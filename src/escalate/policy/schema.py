@@ -31,6 +31,10 @@ A complete document::
         holidays: [2026-12-25]
         outside: offer_callback
     on_error: offer_human
+    costs:                               # optional, for replay: expected cost per conversation
+      bot_per_conversation: 0.10
+      human_per_handoff: 4.00
+      missed_escalation: 12.00
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import string
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -46,18 +51,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from escalate.models import Action, Priority
+from escalate.policy.scores import ScoreSpec
 from escalate.signals.dialogue import DialogueConfig
 from escalate.signals.trajectory import TrajectoryConfig
 
 __all__ = [
     "DAYS",
+    "OPENER_SLOTS",
+    "REASON_FAMILIES",
+    "REDACT_TYPES",
     "RULE_ID_PATTERN",
     "BusinessHours",
+    "Costs",
     "ExplicitRequest",
     "Guards",
+    "OpenerTemplate",
     "Outcome",
+    "PacketConfig",
     "PolicyDocument",
     "Rule",
+    "template_slots",
 ]
 
 #: What a rule id must look like.
@@ -355,6 +368,219 @@ class Guards(BaseModel):
     business_hours: BusinessHours | None = None
 
 
+class Costs(BaseModel):
+    """What conversations cost, for replay's expected-cost figures (any one currency).
+
+    ``bot_per_conversation``
+        Running the bot on one conversation (every conversation pays it).
+    ``human_per_handoff``
+        A conversation that reaches a person (any action other than ``continue``).
+    ``missed_escalation``
+        A conversation that needed a person and never got one (needs labels).
+
+    Examples
+    --------
+    >>> Costs(human_per_handoff=4.0).missed_escalation
+    0.0
+    """
+
+    model_config = _STRICT
+
+    bot_per_conversation: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    human_per_handoff: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    missed_escalation: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------------------
+# The handoff packet section
+# --------------------------------------------------------------------------------------
+
+#: Placeholders an opener template may name, e.g. ``"... about {issue}."``.
+OPENER_SLOTS: dict[str, str] = {
+    "issue": "what the customer wants, as a short phrase ('your refund of £89.99')",
+    "request": "what the customer asked to do, in their words ('change the delivery address')",
+    "customer_name": "the customer's name, when they gave it",
+    "order_id": "the first order number the customer gave",
+    "invoice_id": "the first invoice number the customer gave",
+    "account_id": "the first account number the customer gave",
+    "amount": "the first amount the customer gave, with its currency",
+    "date": "the first date the customer gave",
+    "city": "the first city the customer named",
+    "country": "the first country the customer named",
+    "account_type": "the account type the customer named",
+    "contacts": "how many times the customer has contacted us, this contact included",
+    "contact_ordinal": "the same as an ordinal word ('third')",
+    "fallbacks": "how many times the bot failed to understand",
+}
+#: Reason families an opener template may name in ``when_reason``.
+REASON_FAMILIES: tuple[str, ...] = (
+    "asked_for_human",
+    "bot_stuck",
+    "repeat_contact",
+    "distress",
+    "frustration",
+    "confusion",
+    "error",
+    "other",
+)
+#: Kinds of personal data the packet can redact, with the placeholder each becomes.
+REDACT_TYPES: dict[str, str] = {
+    "email": "[EMAIL]",
+    "phone": "[PHONE]",
+    "card": "[CARD]",
+    "iban": "[IBAN]",
+    "postcode": "[POSTCODE]",
+    "address": "[ADDRESS]",
+    "person_name": "[NAME]",
+}
+_DEFAULT_REDACT = ["email", "phone", "card", "iban", "postcode", "address"]
+_SLOT_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def template_slots(text: str) -> list[str]:
+    """The placeholders a template names, in order; raises ``ValueError`` when malformed.
+
+    Examples
+    --------
+    >>> template_slots("I can see this is the {contact_ordinal} time, about {issue}.")
+    ['contact_ordinal', 'issue']
+    """
+    slots: list[str] = []
+    for _, field, spec, conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if not _SLOT_FIELD.match(field) or spec or conversion:
+            raise ValueError(
+                f"expected placeholders such as {{issue}} (a name, no format); got {{{field}}}"
+            )
+        slots.append(field)
+    return slots
+
+
+def _emotion_names() -> list[str]:
+    from escalate.signals.catalog import CATALOG
+
+    return sorted(
+        name.split(".", 1)[1] for name in CATALOG if name.startswith(("emotion.", "mood."))
+    )
+
+
+class OpenerTemplate(BaseModel):
+    """A suggested opening line for the agent, and when to use it.
+
+    The first template (the team's, then the built-in ones) whose conditions all hold
+    and whose placeholders all have a value is used.
+
+    ``text``
+        The line, with placeholders such as ``{issue}`` or ``{contact_ordinal}`` (see
+        :data:`OPENER_SLOTS`); an unknown placeholder is a policy problem.
+    ``when_rule``
+        Rule ids (or ``explicit_request``, ``on_error``): the rule that handed off must
+        be one of them.
+    ``when_reason``
+        Reason families (:data:`REASON_FAMILIES`): one of them must be among the reasons.
+    ``when_emotion``
+        An emotion (``anger``) or mood (``frustration``, ``distress``): its score on the
+        customer's latest scored message must reach ``min_score``.
+    ``min_score``
+        Default 0.5.
+    ``min_contacts``
+        The customer must have contacted us at least this many times, this contact
+        included (2 means a repeat contact).
+
+    Examples
+    --------
+    >>> OpenerTemplate(when_reason=["bot_stuck"],
+    ...                text="Sorry the assistant couldn't help with {issue}.").min_contacts
+    1
+    """
+
+    model_config = _STRICT
+
+    text: str = Field(min_length=1, max_length=500)
+    when_rule: list[str] = Field(default_factory=list)
+    when_reason: list[Literal[
+        "asked_for_human", "bot_stuck", "repeat_contact", "distress", "frustration",
+        "confusion", "error", "other",
+    ]] = Field(default_factory=list)  # fmt: skip
+    when_emotion: str | None = None
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_contacts: int = Field(default=1, ge=1)
+
+    @field_validator("when_rule", "when_reason", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("text")
+    @classmethod
+    def _known_slots(cls, value: str) -> str:
+        try:
+            slots = template_slots(value)
+        except ValueError as e:
+            raise _problem(str(e)) from None
+        for slot in slots:
+            if slot not in OPENER_SLOTS:
+                close = difflib.get_close_matches(slot, list(OPENER_SLOTS), n=1, cutoff=0.6)
+                hint = f" (did you mean '{{{close[0]}}}'?)" if close else ""
+                known = ", ".join(OPENER_SLOTS)
+                raise _problem(
+                    f"unknown placeholder '{{{slot}}}' in the template{hint}; "
+                    f"expected one of {known}"
+                )
+        return value
+
+    @field_validator("when_emotion")
+    @classmethod
+    def _known_emotion(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        names = _emotion_names()
+        if value not in names:
+            close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise _problem(
+                f"expected an emotion or mood such as 'anger' or 'distress'; got {value!r}{hint}"
+            )
+        return value
+
+
+class PacketConfig(BaseModel):
+    """The ``packet:`` section: what the handoff packet holds and how it reads.
+
+    ``redact``
+        Replace personal data in the packet by typed placeholders (``[EMAIL]``);
+        default false.
+    ``redact_types``
+        Which kinds (:data:`REDACT_TYPES`); default every kind but ``person_name``.
+    ``openers``
+        The team's :class:`OpenerTemplate` list, tried in order before the built-in ones
+        (end with a template without conditions to never use a built-in one).
+    ``max_transcript_turns``
+        Keep only the latest turns in the packet's transcript (default: all).
+    ``summary_sentences``
+        How many of the customer's sentences sum up the issue (1-5, default 2).
+    ``top_emotions``
+        How many emotions to list per user turn (0-10, default 3).
+
+    Examples
+    --------
+    >>> PacketConfig(redact=True).redact_types[:2]
+    ['email', 'phone']
+    """
+
+    model_config = _STRICT
+
+    redact: bool = False
+    redact_types: list[Literal[
+        "email", "phone", "card", "iban", "postcode", "address", "person_name",
+    ]] = Field(default_factory=lambda: list(_DEFAULT_REDACT))  # type: ignore[arg-type]  # fmt: skip
+    openers: list[OpenerTemplate] = Field(default_factory=list)
+    max_transcript_turns: int | None = Field(default=None, ge=1)
+    summary_sentences: int = Field(default=2, ge=1, le=5)
+    top_emotions: int = Field(default=3, ge=0, le=10)
+
+
 class PolicyDocument(BaseModel):
     """A whole policy file.
 
@@ -377,10 +603,18 @@ class PolicyDocument(BaseModel):
     ``x-...``
         Top-level keys starting with ``x-`` are ignored by the loader: a place for
         YAML anchors shared by several rules (``x-handoff: &handoff {action: handoff}``).
+    ``packet``
+        What the handoff packet holds: redaction, opening-line templates and more
+        (:class:`PacketConfig`).
     ``on_error``
         What happens when the affect model or a store fails: ``continue``,
         ``offer_human`` (default: the customer chooses, and an outage does not flood
         the desk with forced transfers) or ``handoff``.
+    ``costs``
+        Optional :class:`Costs`, read by replay to estimate the cost of a policy.
+    ``scores``
+        Named logistic scores over signals, read in conditions as ``score.<name>``
+        (:class:`~escalate.policy.scores.ScoreSpec`).
 
     Examples
     --------
@@ -401,6 +635,9 @@ class PolicyDocument(BaseModel):
     rules: list[Rule] = Field(min_length=1)
     guards: Guards = Field(default_factory=Guards)
     on_error: ErrorAction = "offer_human"
+    packet: PacketConfig = Field(default_factory=PacketConfig)
+    costs: Costs | None = None
+    scores: dict[str, ScoreSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PolicyDocument:

@@ -1,24 +1,63 @@
 """Reading stored conversations.
 
-The interchange format is JSON Lines: one conversation per line (see the README). A
-reader streams the input, so an archive of any size never sits in memory, and reports
-each bad record with its line number and the offending field, then carries on.
+The interchange format is JSON Lines: one conversation per line (see the README). CSV
+with one turn per row is read too, and either may be gzip-compressed. A reader streams
+the input, so an archive of any size never sits in memory, and reports each bad record
+with its line number and the offending field, then carries on.
+
+:func:`open_conversations` is the one entry point: it recognises gzip by the ``.gz``
+extension or by its magic bytes, and the format by the extension (``.jsonl``,
+``.ndjson``, ``.json``; ``.csv``, ``.tsv``) or, failing that, by the first non-blank
+byte (``{`` is JSON Lines, anything else CSV).
+
+CSV: one turn per row
+---------------------
+Column names are configurable (:class:`CsvOptions`); the defaults are
+``conversation_id``, ``role``, ``text``, ``timestamp``, ``intent``, ``event``,
+``customer_id``, ``label`` and ``label_turn``. The rows of one conversation must be
+contiguous and in turn order. A conversation whose rows reappear after another
+conversation has started is rejected as a whole, with the line of the stray row, and
+its first block is kept (the reader remembers the ids it has seen, a few bytes each).
+Empty cells are absent values. ``customer_id``, ``label`` (``true``/``false``,
+``1``/``0``, ``yes``/``no``) and ``label_turn`` (a 0-based index into the
+conversation's turns) are read from the first row of a conversation that has them.
+The :class:`Record` of a CSV conversation carries the line of its first row.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal, cast
 
 from pydantic import ValidationError
 
 from escalate.errors import InputError
 from escalate.models import Conversation
 
-__all__ = ["Record", "iter_jsonl", "read_jsonl", "validation_message"]
+__all__ = [
+    "CsvOptions",
+    "Format",
+    "Record",
+    "iter_csv",
+    "iter_jsonl",
+    "open_conversations",
+    "read_jsonl",
+    "validation_message",
+]
+
+Format = Literal["jsonl", "csv"]
+_GZIP_MAGIC = b"\x1f\x8b"
+_JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+_CSV_SUFFIXES = {".csv", ".tsv"}
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
 
 #: A line longer than this is rejected without being parsed.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -26,7 +65,18 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One line of input: a conversation, or the error that stopped it."""
+    """One record of input: a conversation, or the error that stopped it.
+
+    ``line`` is the 1-based line of the record (for CSV, of the conversation's first
+    row); exactly one of ``conversation`` and ``error`` is set.
+
+    Examples
+    --------
+    >>> import io
+    >>> [r] = iter_jsonl(io.BytesIO(b'{"id": "c1", "turns": [{"role": "user", "text": "hi"}]}'))
+    >>> r.line, r.conversation.id, r.error
+    (1, 'c1', None)
+    """
 
     line: int
     conversation: Conversation | None = None
@@ -97,3 +147,319 @@ def read_jsonl(path: str | Path) -> Iterator[Record]:
     """Stream conversations from a JSON Lines file."""
     with open(path, "rb") as stream:
         yield from iter_jsonl(stream)
+
+
+# ---------------------------------------------------------------------------------------
+# CSV, one turn per row
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CsvOptions:
+    """Column names and dialect of a CSV file with one turn per row.
+
+    Set a column to ``None`` when the file has no such column. ``delimiter=None``
+    picks ``\\t`` for ``.tsv`` files and ``,`` otherwise.
+
+    Examples
+    --------
+    >>> import io
+    >>> data = b"chat,who,msg\\nc1,user,hello\\nc1,bot,hi there\\n"
+    >>> options = CsvOptions(conversation_id="chat", role="who", text="msg")
+    >>> [r.conversation.id for r in iter_csv(io.BytesIO(data), options)]
+    ['c1']
+    """
+
+    conversation_id: str = "conversation_id"
+    role: str = "role"
+    text: str | None = "text"
+    timestamp: str | None = "timestamp"
+    intent: str | None = "intent"
+    event: str | None = "event"
+    customer_id: str | None = "customer_id"
+    label: str | None = "label"
+    label_turn: str | None = "label_turn"
+    channel: str | None = "channel"
+    delimiter: str | None = None
+
+    @classmethod
+    def from_kwargs(cls, **options: Any) -> CsvOptions:
+        """Options from keyword arguments, accepting ``<name>_column`` spellings too."""
+        known = set(cls.__dataclass_fields__)
+        clean: dict[str, Any] = {}
+        for key, value in options.items():
+            name = key.removesuffix("_column") if key not in known else key
+            if name not in known:
+                raise TypeError(
+                    f"unknown CSV option {key!r}; expected one of {', '.join(sorted(known))}"
+                )
+            clean[name] = value
+        return cls(**clean)
+
+
+def _cell(row: dict[str, str | None], column: str | None) -> str | None:
+    if column is None:
+        return None
+    value = row.get(column)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class _CsvConversation:
+    __slots__ = ("channel", "customer_id", "id", "label", "label_turn", "line", "problem", "turns")
+
+    def __init__(self, conversation_id: str, line: int) -> None:
+        self.id = conversation_id
+        self.line = line
+        self.turns: list[dict[str, Any]] = []
+        self.customer_id: str | None = None
+        self.channel: str | None = None
+        self.label: str | None = None
+        self.label_turn: str | None = None
+        self.problem: InputError | None = None
+
+    def add(self, row: dict[str, str | None], options: CsvOptions, line: int) -> None:
+        turn: dict[str, Any] = {"role": _cell(row, options.role)}
+        for key in ("text", "timestamp", "intent", "event"):
+            value = _cell(row, getattr(options, key))
+            if value is not None:
+                turn[key] = value
+        self.turns.append(turn)
+        if self.customer_id is None:
+            self.customer_id = _cell(row, options.customer_id)
+        if self.channel is None:
+            self.channel = _cell(row, options.channel)
+        if self.label is None:
+            self.label = _cell(row, options.label)
+        if self.label_turn is None:
+            self.label_turn = _cell(row, options.label_turn)
+
+    def record(self) -> Record:
+        if self.problem is not None:
+            return Record(self.line, error=self.problem)
+        data: dict[str, Any] = {"id": self.id, "turns": self.turns}
+        if self.customer_id is not None:
+            data["customer_id"] = self.customer_id
+        if self.channel is not None:
+            data["channel"] = self.channel
+        if self.label is not None or self.label_turn is not None:
+            label: dict[str, Any] = {}
+            if self.label is not None:
+                flag = self.label.lower()
+                if flag in _TRUE:
+                    label["escalate"] = True
+                elif flag in _FALSE:
+                    label["escalate"] = False
+                else:
+                    return Record(
+                        self.line,
+                        error=InputError(
+                            f"expected true/false, 1/0 or yes/no; got {self.label!r} "
+                            f"(conversation {self.id!r})",
+                            line=self.line,
+                            field="label",
+                        ),
+                    )
+            else:
+                label["escalate"] = True
+            if self.label_turn is not None:
+                try:
+                    label["turn"] = int(self.label_turn)
+                except ValueError:
+                    return Record(
+                        self.line,
+                        error=InputError(
+                            f"expected a whole number; got {self.label_turn!r} "
+                            f"(conversation {self.id!r})",
+                            line=self.line,
+                            field="label.turn",
+                        ),
+                    )
+            data["label"] = label
+        try:
+            return Record(self.line, conversation=Conversation.model_validate(data))
+        except ValidationError as exc:
+            field, message = validation_message(exc)
+            return Record(
+                self.line,
+                error=InputError(
+                    f"{message} (conversation {self.id!r})", line=self.line, field=field or None
+                ),
+            )
+
+
+class _Skip(_CsvConversation):
+    """The stray block of a non-contiguous conversation: consumed and dropped."""
+
+
+def _text_lines(stream: IO[bytes]) -> Iterator[str]:
+    """Decode a byte stream line by line; undecodable bytes become U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    for raw in stream:
+        yield decoder.decode(raw)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
+
+
+def iter_csv(
+    stream: IO[bytes], options: CsvOptions | None = None, *, delimiter: str = ","
+) -> Iterator[Record]:
+    """Stream conversations from a binary CSV stream with one turn per row.
+
+    Memory holds one conversation at a time (plus the ids seen, to detect rows of one
+    conversation that are not contiguous). A row that cannot belong to a conversation
+    (no conversation id) is reported on its own line; a bad turn rejects its whole
+    conversation, reported at the conversation's first line with the turn's index.
+
+    Raises
+    ------
+    InputError
+        The header lacks the conversation-id or role column.
+    """
+    options = options or CsvOptions()
+    reader = csv.DictReader(_text_lines(stream), delimiter=options.delimiter or delimiter)
+    header = reader.fieldnames
+    if header is None:
+        return
+    missing = [c for c in (options.conversation_id, options.role) if c not in header]
+    if missing:
+        raise InputError(
+            f"the CSV header lacks the column(s) {', '.join(repr(c) for c in missing)}; "
+            f"found {', '.join(repr(c) for c in header)}",
+            line=1,
+        )
+    seen: set[str] = set()
+    current: _CsvConversation | None = None
+    last = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            line, last = last + 1, reader.line_num
+            yield Record(line, error=InputError(f"not valid CSV: {exc}", line=line))
+            continue
+        line, last = last + 1, reader.line_num
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        conversation_id = _cell(row, options.conversation_id)
+        if conversation_id is None:
+            yield Record(
+                line,
+                error=InputError(
+                    "the conversation id is empty", line=line, field=options.conversation_id
+                ),
+            )
+            continue
+        if current is None or conversation_id != current.id:
+            if current is not None and not isinstance(current, _Skip):
+                yield current.record()
+            if conversation_id in seen:
+                yield Record(
+                    line,
+                    error=InputError(
+                        f"rows of conversation {conversation_id!r} are not contiguous: it "
+                        "already appeared earlier in the file; these rows are skipped",
+                        line=line,
+                        field=options.conversation_id,
+                    ),
+                )
+                current = _Skip(conversation_id, line)
+                continue
+            seen.add(conversation_id)
+            current = _CsvConversation(conversation_id, line)
+        if isinstance(current, _Skip):
+            continue
+        current.add(row, options, line)
+    if current is not None and not isinstance(current, _Skip):
+        yield current.record()
+
+
+# ---------------------------------------------------------------------------------------
+# One entry point
+# ---------------------------------------------------------------------------------------
+
+
+def _strip_gz(path: Path) -> tuple[Path, bool]:
+    if path.suffix.lower() == ".gz":
+        return path.with_suffix(""), True
+    return path, False
+
+
+def _guess_format(name: Path, head: bytes) -> Format:
+    suffix = name.suffix.lower()
+    if suffix in _JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "jsonl" if first == b"{" else "csv"
+
+
+def open_conversations(
+    path: str | Path, format: Format | None = None, **csv_options: Any
+) -> Iterator[Record]:
+    """Stream every conversation of a JSON Lines or CSV file, gzip-compressed or not.
+
+    Parameters
+    ----------
+    path:
+        The file. ``-`` is not accepted here (pass a stream to :func:`iter_jsonl` or
+        :func:`iter_csv`).
+    format:
+        ``"jsonl"`` or ``"csv"``; guessed from the extension (after ``.gz``) or the
+        first non-blank byte when ``None``.
+    **csv_options:
+        :class:`CsvOptions` fields (``conversation_id="chat_id"``, ``text="message"``,
+        ``delimiter=";"``...), also accepted as ``<field>_column=...``.
+
+    Yields
+    ------
+    Record
+        In file order; bad records carry an :class:`~escalate.errors.InputError` with
+        their line number, and the rest of the file is still read.
+
+    Raises
+    ------
+    InputError
+        The file cannot be opened, or a CSV header lacks a required column.
+
+    Examples
+    --------
+    >>> import gzip, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = folder / "chats.csv.gz"
+    >>> _ = path.write_bytes(gzip.compress(b"conversation_id,role,text\\nc1,user,hi\\n"))
+    >>> [r.conversation.id for r in open_conversations(path)]
+    ['c1']
+    """
+    if format not in (None, "jsonl", "csv"):
+        raise ValueError(f"format must be 'jsonl', 'csv' or None, got {format!r}")
+    options = CsvOptions.from_kwargs(**csv_options)
+    given = Path(path)
+    try:
+        raw = open(given, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"cannot read {given}: {exc.strerror or exc}") from None
+    with raw:
+        name, gz_suffix = _strip_gz(given)
+        buffered: io.BufferedReader | gzip.GzipFile = raw
+        if raw.peek(2)[:2] == _GZIP_MAGIC or gz_suffix:
+            buffered = gzip.GzipFile(fileobj=raw, mode="rb")
+        try:
+            head = buffered.peek(512)[:512]
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read {given}: {exc}") from None
+        kind = format or _guess_format(name, head)
+        try:
+            if kind == "jsonl":
+                yield from iter_jsonl(cast(IO[bytes], buffered))
+            else:
+                delimiter = "\t" if name.suffix.lower() == ".tsv" else ","
+                yield from iter_csv(cast(IO[bytes], buffered), options, delimiter=delimiter)
+        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+            raise InputError(f"cannot read {given}: {exc}") from None

@@ -1,0 +1,414 @@
+"""``escalate replay``, ``escalate compare`` and ``escalate sweep``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from escalate.cli._io import err
+from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
+from escalate.policy.schema import Costs
+from escalate.replay.compare import compare as compare_policies
+from escalate.replay.metrics import MetricsAccumulator
+from escalate.replay.readers import Format, Record, open_conversations
+from escalate.replay.report import sweep_figure, write_json, write_report
+from escalate.replay.runner import ConversationResult, Runner
+from escalate.replay.sweep import default_target
+from escalate.replay.sweep import sweep as run_sweep
+
+__all__ = ["compare", "replay", "sweep"]
+
+DataArgument = Annotated[
+    Path,
+    typer.Argument(help="Conversations: JSON Lines or CSV (one turn per row), optionally .gz."),
+]
+PolicyOption = Annotated[
+    str,
+    typer.Option("--policy", "-p", help="A policy file, or the name of a shipped policy."),
+]
+NoAffectOption = Annotated[
+    bool, typer.Option("--no-affect", help="Run without the affect model (dialogue signals only).")
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, help="Worker processes (default: every core)."),
+]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="jsonl or csv (default: from the file).")
+]
+ColumnOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column",
+        help="CSV column name as FIELD=NAME (conversation_id, role, text, timestamp, intent, "
+        "event, customer_id, label, label_turn, channel; also delimiter=;). Repeatable.",
+    ),
+]
+BotCost = Annotated[
+    float | None, typer.Option("--bot-cost", min=0, help="Cost of the bot per conversation.")
+]
+HumanCost = Annotated[
+    float | None, typer.Option("--human-cost", min=0, help="Cost of one handoff to a person.")
+]
+MissedCost = Annotated[
+    float | None, typer.Option("--missed-cost", min=0, help="Cost of one missed escalation.")
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+]
+
+
+def _csv_options(columns: list[str] | None) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in columns or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]error:[/] --column expects FIELD=NAME, got {escape(item)!r}")
+            raise typer.Exit(2)
+        options[key.strip()] = value
+    return options
+
+
+def _format(value: str | None) -> Format | None:
+    if value is None:
+        return None
+    if value not in ("jsonl", "csv"):
+        err.print(f"[red]error:[/] --format must be jsonl or csv, got {escape(value)!r}")
+        raise typer.Exit(2)
+    return value  # type: ignore[return-value]
+
+
+def _costs(
+    base: Costs | None, bot: float | None, human: float | None, missed: float | None
+) -> Costs | None:
+    if base is None and bot is None and human is None and missed is None:
+        return None
+    values = base.model_dump() if base is not None else {}
+    for key, value in (
+        ("bot_per_conversation", bot),
+        ("human_per_handoff", human),
+        ("missed_escalation", missed),
+    ):
+        if value is not None:
+            values[key] = value
+    return Costs(**values)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(str(exc))}")
+    return typer.Exit(2)
+
+
+def _records(data: Path, fmt: Format | None, columns: dict[str, str]) -> Any:
+    if not data.is_file():
+        err.print(f"[red]error:[/] cannot read {escape(str(data))}: no such file")
+        raise typer.Exit(2)
+
+    def make() -> Any:
+        for record in open_conversations(data, fmt, **columns):
+            if record.error is not None:
+                err.print(f"[yellow]skipped:[/] {escape(str(record.error))}")
+            yield record
+
+    return make
+
+
+def _print_summary(metrics: dict[str, Any], name: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"replay: {name}", show_header=False)
+    keys = [
+        "conversations",
+        "rejected",
+        "user_turns",
+        "escalated",
+        "escalation_rate",
+        "deflection_rate",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "gt_i",
+        "gt_ii",
+        "gt_iii",
+    ]
+    for key in keys:
+        value = metrics.get(key)
+        if value is None:
+            continue
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else f"{value:,}")
+    if metrics.get("costs"):
+        table.add_row("cost_per_1000", f"{metrics['costs']['cost_per_1000']:,.2f}")
+    err.print(table)
+
+
+def replay(
+    data: DataArgument,
+    policy: PolicyOption = "default",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the metrics as JSON here.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML report into this folder.")
+    ] = None,
+    workers: WorkersOption = None,
+    no_affect: NoAffectOption = False,
+    format: FormatOption = None,
+    column: ColumnOption = None,
+    sweep_rule: Annotated[
+        str | None, typer.Option("--sweep-rule", help="Rule whose threshold the report sweeps.")
+    ] = None,
+    sweep_signal: Annotated[
+        str | None, typer.Option("--sweep-signal", help="Signal of the swept threshold.")
+    ] = None,
+    bot_cost: BotCost = None,
+    human_cost: HumanCost = None,
+    missed_cost: MissedCost = None,
+    history: Annotated[
+        str | None, typer.Option("--history", help="History store URL for repeat contacts.")
+    ] = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Replay stored conversations through a policy and measure deflection and escalation.
+
+    Prints the metrics as JSON on standard output unless --json is given; --report also
+    writes a self-contained HTML report with plots. Bad records are reported on standard
+    error with their line; the rest are replayed, and the exit code is 1.
+    """
+    columns = _csv_options(column)
+    fmt = _format(format)
+    make = _records(data, fmt, columns)
+    try:
+        runner = Runner(
+            policy,
+            affect=None if no_affect else "default",
+            workers=workers,
+            history=history,
+            keep_signals=report is not None,
+            progress=progress,
+        )
+    except (PolicyError, AffectModelError, ValueError) as exc:
+        raise _fail(exc) from None
+    costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)
+    acc = MetricsAccumulator(costs=costs)
+    results: list[ConversationResult] = []
+    try:
+        for item in runner.run(make()):
+            if isinstance(item, Record):
+                acc.add_rejected()
+                continue
+            acc.add(item)
+            if report is not None:
+                results.append(item)
+    except (InputError, EscalateError, TypeError) as exc:
+        raise _fail(exc) from None
+    metrics = acc.result()
+    metrics["policy"] = runner.policy.name
+    metrics["seconds"] = runner.stats["seconds"]
+    if json_out is not None:
+        write_json(metrics, json_out)
+    else:
+        sys.stdout.write(json.dumps(metrics, indent=2, default=str) + "\n")
+    if report is not None:
+        swept = None
+        target = default_target(runner.policy) if sweep_rule is None else None
+        rule_id = sweep_rule or (target[0] if target else None)
+        signal = sweep_signal or (target[1].signal if target else None)
+        if rule_id is not None:
+            try:
+                threshold, points = run_sweep(
+                    runner.policy, results, rule_id, signal=signal, costs=costs
+                )
+                swept = (rule_id, threshold, points)
+            except ValueError as exc:
+                raise _fail(exc) from None
+        page = write_report(
+            metrics,
+            report,
+            title=f"Replay of {data.name}: {runner.policy.name}",
+            sweep=swept,
+            source=str(data),
+        )
+        err.print(f"report: {escape(str(page))}")
+    _print_summary(metrics, runner.policy.name)
+    if acc.rejected:
+        raise typer.Exit(1)
+
+
+def compare(
+    policy_a: Annotated[str, typer.Argument(help="Policy A (file or shipped name).")],
+    policy_b: Annotated[str, typer.Argument(help="Policy B (file or shipped name).")],
+    data: DataArgument,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the comparison as JSON here.")
+    ] = None,
+    workers: WorkersOption = None,
+    no_affect: NoAffectOption = False,
+    format: FormatOption = None,
+    column: ColumnOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Changed conversations to list.")
+    ] = 50,
+    progress: ProgressOption = None,
+) -> None:
+    """Replay two policies on the same data: the conversations that changed, metric deltas.
+
+    A conversation changed when it is escalated under one policy only, or its first
+    escalation moves to another turn or rule. Deltas are B minus A.
+    """
+    from rich.table import Table
+
+    make = _records(data, _format(format), _csv_options(column))
+    try:
+        result = compare_policies(
+            policy_a,
+            policy_b,
+            make,
+            affect=None if no_affect else "default",
+            workers=workers,
+            progress=progress,
+        )
+    except (PolicyError, AffectModelError, InputError, ValueError) as exc:
+        raise _fail(exc) from None
+    payload = result.to_dict()
+    if json_out is not None:
+        write_json(payload, json_out)
+    table = Table(
+        "conversation",
+        "label",
+        f"A: {result.name_a}",
+        f"B: {result.name_b}",
+        title=f"{len(result.changes):,} conversation(s) changed",
+    )
+
+    def show(side: dict[str, Any]) -> str:
+        if not side["escalated"]:
+            return "continue"
+        return f"{side['action']} @ turn {side['turn']} ({side['rule']})"
+
+    for change in result.changes[:limit]:
+        table.add_row(
+            escape(change.id),
+            "–" if change.label is None else str(change.label),
+            escape(show(change.a)),
+            escape(show(change.b)),
+        )
+    out = Table("metric", result.name_a, result.name_b, "B − A", title="metrics")
+    for key, delta in result.deltas.items():
+        a = result.a.get(key, result.a.get("costs", {}).get(key))
+        b = result.b.get(key, result.b.get("costs", {}).get(key))
+        out.add_row(key, _num(a), _num(b), _num(delta, signed=True))
+    from rich.console import Console
+
+    console = Console()
+    console.print(table)
+    console.print(out)
+
+
+def _num(value: Any, *, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:+.3f}" if signed else f"{value:.3f}"
+    return f"{value:+,}" if signed else f"{value:,}"
+
+
+def sweep(
+    policy: Annotated[str, typer.Argument(help="Policy file or shipped name.")],
+    data: DataArgument,
+    rule: Annotated[str, typer.Option("--rule", help="Id of the rule whose threshold varies.")],
+    signal: Annotated[
+        str | None,
+        typer.Option("--signal", help="Signal of the threshold, when the rule has several."),
+    ] = None,
+    occurrence: Annotated[
+        int | None,
+        typer.Option("--occurrence", min=0, help="Which threshold of that signal (0-based)."),
+    ] = None,
+    values: Annotated[
+        list[float] | None,
+        typer.Option("--values", help="Thresholds to try (repeatable; default: quantiles)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the sweep as JSON here.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the sweep curves as a PNG here.")
+    ] = None,
+    workers: WorkersOption = None,
+    no_affect: NoAffectOption = False,
+    format: FormatOption = None,
+    column: ColumnOption = None,
+    bot_cost: BotCost = None,
+    human_cost: HumanCost = None,
+    missed_cost: MissedCost = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Vary one threshold of a rule: deflection, recall and cost at each value.
+
+    The model runs once; every value is evaluated on the stored signal values.
+    """
+    from rich.table import Table
+
+    make = _records(data, _format(format), _csv_options(column))
+    try:
+        runner = Runner(
+            policy,
+            affect=None if no_affect else "default",
+            workers=workers,
+            keep_signals=True,
+            progress=progress,
+        )
+        results = [r for r in runner.run(make()) if isinstance(r, ConversationResult)]
+        costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)
+        threshold, points = run_sweep(
+            runner.policy,
+            results,
+            rule,
+            values,
+            signal=signal,
+            occurrence=occurrence,
+            costs=costs,
+        )
+    except (PolicyError, AffectModelError, InputError, ValueError) as exc:
+        raise _fail(exc) from None
+    payload = {
+        "policy": runner.policy.name,
+        "rule": rule,
+        "signal": threshold.signal,
+        "current": threshold.value,
+        "points": [{"value": p.value, **p.metrics} for p in points],
+    }
+    if json_out is not None:
+        write_json(payload, json_out)
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(sweep_figure(threshold, points, rule))
+    table = Table(
+        "threshold",
+        "escalation",
+        "deflection",
+        "recall",
+        "precision",
+        "cost/1000",
+        title=f"{runner.policy.name}: {rule} on {threshold.signal} (now {threshold.value:g})",
+    )
+    for p in points:
+        m = p.metrics
+        table.add_row(
+            f"{p.value:g}",
+            _num(m.get("escalation_rate")),
+            _num(m.get("deflection_rate")),
+            _num(m.get("recall")),
+            _num(m.get("precision")),
+            _num((m.get("costs") or {}).get("cost_per_1000")),
+        )
+    from rich.console import Console
+
+    Console().print(table)

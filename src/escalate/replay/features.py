@@ -1,0 +1,181 @@
+"""The signals the engine computed at every user turn, as a matrix for fitting scores.
+
+:func:`extract_features` replays labelled conversations through
+:meth:`~escalate.engine.Engine.decide_many` — the same path as replay, so the values at
+user turn *t* were computed from turns up to *t* only — and keeps every numeric signal of
+:attr:`Decision.signals <escalate.models.Decision.signals>` at every user turn. The result
+is a :class:`TurnFeatures`: one row per user turn, one column per signal, ``NaN`` where
+a value was unknown. It saves to and loads from ``.npz`` so that the expensive part
+(the affect model) runs once per data set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from escalate.engine import Engine
+from escalate.models import Conversation
+
+__all__ = ["TurnFeatures", "extract_features"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFeatures:
+    """Signal values at every user turn of labelled conversations.
+
+    Attributes
+    ----------
+    names:
+        The signal names, one per column of ``values``.
+    values:
+        ``(turns, names)`` float array; ``NaN`` where the signal was unknown.
+    conversation:
+        ``(turns,)`` index into ``ids`` of each row's conversation.
+    user_turn:
+        ``(turns,)`` 0-based user-turn index of each row within its conversation.
+    ids:
+        Conversation ids.
+    labels:
+        ``(conversations,)`` bool: did the conversation need a person?
+    label_turn:
+        ``(conversations,)`` the labelled user turn (see
+        :func:`~escalate.replay.runner.label_user_turn`), ``-1`` when unknown.
+
+    Examples
+    --------
+    >>> from escalate.models import Conversation, Turn
+    >>> engine = Engine.from_policy("dialogue_only", affect=None, history="memory://")
+    >>> c = Conversation(id="c1", turns=[Turn(role="user", text="hi"),
+    ...     Turn(role="bot", event="fallback"), Turn(role="user", text="hello?")],
+    ...     label={"escalate": True, "turn": 2})
+    >>> f = extract_features([c], engine)
+    >>> f.values.shape[0], f.column("dialogue.fallbacks").tolist(), f.label_turn.tolist()
+    (2, [0.0, 1.0], [1])
+    """
+
+    names: tuple[str, ...]
+    values: np.ndarray
+    conversation: np.ndarray
+    user_turn: np.ndarray
+    ids: tuple[str, ...]
+    labels: np.ndarray
+    label_turn: np.ndarray
+
+    @property
+    def conversations(self) -> int:
+        """Number of conversations."""
+        return len(self.ids)
+
+    def column(self, name: str) -> np.ndarray:
+        """The values of one signal at every user turn."""
+        return np.asarray(self.values[:, self.names.index(name)])
+
+    def row(self, i: int) -> dict[str, float | None]:
+        """The signal values at row ``i``, ``None`` where unknown."""
+        return {
+            n: (None if np.isnan(v) else float(v))
+            for n, v in zip(self.names, self.values[i], strict=True)
+        }
+
+    def subset(self, conversations: np.ndarray) -> TurnFeatures:
+        """The rows of the given conversation indices, renumbered from 0 in that order."""
+        keep = np.asarray(conversations, dtype=np.int64)
+        remap = np.full(len(self.ids), -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        rows = np.flatnonzero(remap[self.conversation] >= 0)
+        order = np.argsort(remap[self.conversation[rows]], kind="stable")
+        rows = rows[order]
+        return TurnFeatures(
+            names=self.names,
+            values=self.values[rows],
+            conversation=remap[self.conversation[rows]],
+            user_turn=self.user_turn[rows],
+            ids=tuple(self.ids[i] for i in keep),
+            labels=self.labels[keep],
+            label_turn=self.label_turn[keep],
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write to a ``.npz`` file (no pickles)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            target,
+            names=np.asarray(self.names, dtype=str),
+            values=self.values,
+            conversation=self.conversation,
+            user_turn=self.user_turn,
+            ids=np.asarray(self.ids, dtype=str),
+            labels=self.labels,
+            label_turn=self.label_turn,
+        )
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> TurnFeatures:
+        """Read a file written by :meth:`save`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            return cls(
+                names=tuple(str(n) for n in data["names"]),
+                values=np.asarray(data["values"], dtype=np.float64),
+                conversation=np.asarray(data["conversation"], dtype=np.int64),
+                user_turn=np.asarray(data["user_turn"], dtype=np.int64),
+                ids=tuple(str(i) for i in data["ids"]),
+                labels=np.asarray(data["labels"], dtype=bool),
+                label_turn=np.asarray(data["label_turn"], dtype=np.int64),
+            )
+
+
+def _label_user_turn(conversation: Conversation) -> int:
+    label = conversation.label
+    if label is None or not label.escalate or label.turn is None:
+        return -1
+    users = sum(1 for t in conversation.turns[: label.turn + 1] if t.role == "user")
+    return max(users - 1, 0)
+
+
+def extract_features(
+    conversations: Iterable[Conversation], engine: Engine, *, batch_size: int = 64
+) -> TurnFeatures:
+    """Replay labelled conversations and keep every signal at every user turn.
+
+    Conversations without a label are skipped. Columns are every signal name seen at
+    any user turn, sorted; a signal absent at a turn is unknown (``NaN``) there.
+    """
+    labelled = (c for c in conversations if c.label is not None)
+    rows: list[dict[str, float | None]] = []
+    conv_index: list[int] = []
+    user_turn: list[int] = []
+    ids: list[str] = []
+    labels: list[bool] = []
+    label_turns: list[int] = []
+    for conversation, decisions in engine.decide_many(labelled, batch_size=batch_size):
+        k = len(ids)
+        ids.append(conversation.id)
+        labels.append(bool(conversation.label is not None and conversation.label.escalate))
+        label_turns.append(_label_user_turn(conversation))
+        for u, decision in enumerate(decisions):
+            signals = decision.signals.as_mapping() if decision.signals is not None else {}
+            rows.append(dict(signals))
+            conv_index.append(k)
+            user_turn.append(u)
+    names = sorted({n for r in rows for n in r})
+    values = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
+    column = {n: j for j, n in enumerate(names)}
+    for i, r in enumerate(rows):
+        for n, v in r.items():
+            if v is not None:
+                values[i, column[n]] = float(v)
+    return TurnFeatures(
+        names=tuple(names),
+        values=values,
+        conversation=np.asarray(conv_index, dtype=np.int64),
+        user_turn=np.asarray(user_turn, dtype=np.int64),
+        ids=tuple(ids),
+        labels=np.asarray(labels, dtype=bool),
+        label_turn=np.asarray(label_turns, dtype=np.int64),
+    )

@@ -1,0 +1,147 @@
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from escalate.errors import InputError
+from escalate.replay.readers import CsvOptions, iter_csv, open_conversations
+
+CSV = (
+    "chat,who,msg,when,label,label_turn,cust\n"
+    "c1,user,where is my order,2026-05-01T10:00:00Z,true,2,u9\n"
+    "c1,bot,sorry I did not get that,,,,\n"
+    'c1,user,"a person, please",,,,\n'
+    "c2,user,hi,,false,,\n"
+)
+OPTIONS = {
+    "conversation_id": "chat",
+    "role": "who",
+    "text": "msg",
+    "timestamp": "when",
+    "customer_id": "cust",
+}
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_csv_with_configured_columns(tmp_path: Path) -> None:
+    records = list(open_conversations(write(tmp_path / "c.csv", CSV.encode()), **OPTIONS))
+    assert [r.line for r in records] == [2, 5]
+    c1 = records[0].conversation
+    assert c1 is not None and c1.customer_id == "u9" and len(c1.turns) == 3
+    assert c1.turns[2].text == "a person, please"
+    assert c1.label is not None and c1.label.escalate and c1.label.turn == 2
+    assert c1.turns[0].timestamp is not None
+    c2 = records[1].conversation
+    assert c2 is not None and c2.label is not None and not c2.label.escalate
+
+
+def test_column_suffix_spelling_and_unknown_option(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", CSV.encode())
+    got = list(
+        open_conversations(
+            path, conversation_id_column="chat", role_column="who", text_column="msg"
+        )
+    )
+    assert [r.conversation.id for r in got if r.conversation] == ["c1", "c2"]
+    with pytest.raises(TypeError, match="unknown CSV option"):
+        list(open_conversations(path, speaker="who"))
+
+
+def test_missing_required_column_is_an_error() -> None:
+    with pytest.raises(InputError, match="lacks the column"):
+        list(iter_csv(io.BytesIO(b"id,text\nc1,hi\n")))
+
+
+def test_csv_bad_rows_have_line_numbers_and_the_rest_survives() -> None:
+    data = (
+        b"conversation_id,role,text,label\n"
+        b"a,user,hello,\n"
+        b",user,orphan,\n"
+        b"b,robot,hi,\n"
+        b"c,user,fine,maybe\n"
+        b"d,user,ok,1\n"
+    )
+    records = list(iter_csv(io.BytesIO(data)))
+    ok = [r.conversation.id for r in records if r.conversation]
+    assert ok == ["a", "d"]
+    errors = {r.line: str(r.error) for r in records if r.error}
+    assert set(errors) == {3, 4, 5}
+    assert "conversation id is empty" in errors[3]
+    assert errors[4].startswith("line 4: turns.0.role:")
+    assert "label" in errors[5] and "'maybe'" in errors[5]
+
+
+def test_non_contiguous_rows_are_reported_and_skipped() -> None:
+    data = (
+        b"conversation_id,role,text\na,user,one\nb,user,two\na,user,three\na,bot,four\nc,user,x\n"
+    )
+    records = list(iter_csv(io.BytesIO(data)))
+    assert [(r.line, r.conversation.id if r.conversation else None) for r in records] == [
+        (2, "a"),
+        (3, "b"),
+        (4, None),
+        (6, "c"),
+    ]
+    assert "not contiguous" in str(records[2].error)
+    assert len(records[0].conversation.turns) == 1  # type: ignore[union-attr]
+
+
+def test_gzip_by_extension_and_by_magic_bytes(tmp_path: Path) -> None:
+    line = json.dumps({"id": "g", "turns": [{"role": "user", "text": "hi"}]}).encode() + b"\n"
+    by_ext = write(tmp_path / "a.jsonl.gz", gzip.compress(line * 2))
+    by_magic = write(tmp_path / "archive.data", gzip.compress(line))
+    csv_gz = write(tmp_path / "b.csv.gz", gzip.compress(b"conversation_id,role,text\nz,user,hi\n"))
+    assert [r.line for r in open_conversations(by_ext)] == [1, 2]
+    assert [r.conversation.id for r in open_conversations(by_magic) if r.conversation] == ["g"]
+    assert [r.conversation.id for r in open_conversations(csv_gz) if r.conversation] == ["z"]
+
+
+def test_format_is_sniffed_without_extension_and_can_be_forced(tmp_path: Path) -> None:
+    path = write(tmp_path / "noext", b"conversation_id,role,text\nq,user,hi\n")
+    assert [r.conversation.id for r in open_conversations(path) if r.conversation] == ["q"]
+    forced = list(open_conversations(path, format="jsonl"))
+    assert all(r.error is not None for r in forced)
+    with pytest.raises(ValueError, match="format"):
+        list(open_conversations(path, format="xml"))  # type: ignore[arg-type]
+
+
+def test_tsv_and_semicolon_delimiters(tmp_path: Path) -> None:
+    tsv = write(tmp_path / "t.tsv", b"conversation_id\trole\ttext\nt\tuser\thello, world\n")
+    [r] = list(open_conversations(tsv))
+    assert r.conversation is not None and r.conversation.turns[0].text == "hello, world"
+    semi = write(tmp_path / "s.csv", b"conversation_id;role;text\ns;user;hi\n")
+    [r] = list(open_conversations(semi, delimiter=";"))
+    assert r.conversation is not None
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        list(open_conversations(tmp_path / "nope.jsonl"))
+
+
+def test_reading_streams_lazily(tmp_path: Path) -> None:
+    """The reader yields the first record before the rest of the file is read."""
+    line = json.dumps({"id": "s", "turns": [{"role": "user", "text": "hi"}]}).encode() + b"\n"
+    path = write(tmp_path / "big.jsonl", line * 50_000)
+    stream = open_conversations(path)
+    first = next(stream)
+    assert first.line == 1
+    stream.close()
+
+    class Counting(io.BytesIO):
+        lines = 0
+
+        def __next__(self) -> bytes:
+            Counting.lines += 1
+            return super().__next__()
+
+    counting = Counting(b"conversation_id,role,text\n" + b"x,user,hi\ny,user,hi\n" * 1000)
+    records = iter_csv(counting, CsvOptions())
+    next(records)
+    assert Counting.lines < 10
