@@ -33,7 +33,7 @@ from escalate.models import (
     Turn,
 )
 from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
-from escalate.replay.readers import read_jsonl
+from escalate.replay.readers import open_conversations, read_jsonl
 from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
 from escalate.stores.redis import RedisSessionStore
 from escalate.stores.session import (
@@ -76,6 +76,7 @@ __all__ = [
     "Turn",
     "__version__",
     "load_policy",
+    "open_conversations",
     "open_history_store",
     "open_session_store",
     "parse_policy",

@@ -372,9 +372,13 @@ class _Truthy(_Cond):
         out.append(Comparison(self.num.label, "==" if negated else "!=", 0.0, v))
 
     def margin(self, values: Values) -> float | None:
+        # A truthy number holds by its size; a zero does not hold at all (margin -1).
         if self.num.const:
             return math.inf if self.fn(values) else -math.inf
-        return self.num.fn(values)
+        v = self.num.fn(values)
+        if v is None:
+            return None
+        return abs(v) if v != 0 else -1.0
 
     def always(self) -> bool | None:
         return self.fn({}) if self.num.const else None
