@@ -166,3 +166,35 @@ def test_cli_errors(tmp_path: Path) -> None:
     assert missing.exit_code == 2
     bad_policy = cli.invoke(app, ["replay", str(data_file(tmp_path)), "-p", "nope", "--no-affect"])
     assert bad_policy.exit_code == 2 and "shipped policy" in bad_policy.output
+
+
+def test_report_of_a_scored_policy_shows_calibration(tmp_path: Path) -> None:
+    policy = tmp_path / "scored.yaml"
+    policy.write_text(
+        "version: 1\n"
+        "scores:\n"
+        "  escalation: {bias: -2, weights: {dialogue.fallbacks: 1.5}}\n"
+        "rules:\n"
+        "  - id: learned\n"
+        "    when: score.escalation >= 0.5\n"
+        "    then: {action: handoff}\n"
+    )
+    data = tmp_path / "labelled.jsonl"
+    rows = []
+    for i in range(12):
+        failing = i % 3 == 0
+        turns = [{"role": "user", "text": f"question {i}"}]
+        turns += [{"role": "bot", "event": "fallback"}] * (2 if failing else 0)
+        turns += [{"role": "user", "text": "and now?"}]
+        rows.append(json.dumps({"id": f"c{i}", "turns": turns, "label": {"escalate": failing}}))
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "report"
+    result = cli.invoke(
+        app,
+        ["replay", str(data), "--policy", str(policy), "--no-affect", "--workers", "1",
+         "--json", str(tmp_path / "m.json"), "--report", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = (out / "index.html").read_text()
+    assert "<h2>Calibration</h2>" in page and "score.escalation: ECE" in page
+    assert (out / "reliability.png").stat().st_size > 1000

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from escalate.cli.affect import classify, train
 from escalate.cli.engine import check, decide, signals
 from escalate.cli.replay import compare, replay, sweep
+from escalate.cli.tune import tune
 
 __all__ = ["app", "main"]
 
@@ -22,6 +24,9 @@ app.command()(signals)
 app.command()(replay)
 app.command()(compare)
 app.command()(sweep)
+app.command()(tune)
+app.command()(classify)
+app.command()(train)
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ from rich.markup import escape
 
 from escalate.cli._io import err
 from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
+from escalate.policy import Policy
 from escalate.policy.schema import Costs
+from escalate.replay.calibration import conversation_scores
 from escalate.replay.compare import compare as compare_policies
 from escalate.replay.metrics import MetricsAccumulator
 from escalate.replay.readers import Format, Record, open_conversations
@@ -234,11 +236,24 @@ def replay(
             title=f"Replay of {data.name}: {runner.policy.name}",
             sweep=swept,
             source=str(data),
+            scores=_score_calibration(runner.policy, results),
         )
         err.print(f"report: {escape(str(page))}")
     _print_summary(metrics, runner.policy.name)
     if acc.rejected:
         raise typer.Exit(1)
+
+
+def _score_calibration(
+    policy: Policy, results: list[ConversationResult]
+) -> dict[str, tuple[list[float], list[bool]]]:
+    """Each labelled conversation's highest value of each of the policy's scores."""
+    labelled = [r for r in results if r.label is not None]
+    out: dict[str, tuple[list[float], list[bool]]] = {}
+    for name in policy.spec.scores:
+        values = conversation_scores(policy, labelled, name)
+        out[name] = (values, [bool(r.label and r.label.escalate) for r in labelled])
+    return out
 
 
 def compare(

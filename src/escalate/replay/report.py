@@ -17,7 +17,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,7 @@ def render_html(
     plots: dict[str, bytes | None],
     sweep: tuple[str, Threshold, Sequence[SweepPoint]] | None = None,
     source: str | None = None,
+    calibration: dict[str, float] | None = None,
 ) -> str:
     """The report as one self-contained HTML document."""
     cards = [
@@ -312,6 +313,17 @@ def render_html(
             "<table><tr><th>threshold</th><th>escalation rate</th><th>deflection rate</th>"
             f"<th>recall</th><th>precision</th><th>cost per 1,000</th></tr>{rows}</table>",
         ]
+    if plots.get("reliability") is not None:
+        eces = ", ".join(
+            f"score.{html.escape(name)}: ECE {_fmt(ece)}"
+            for name, ece in (calibration or {}).items()
+        )
+        parts += [
+            "<h2>Calibration</h2>",
+            "<p>Each conversation's highest score against the share of conversations in its "
+            f"bin that needed a person; on the diagonal, the score is a probability. {eces}</p>",
+            _img(plots.get("reliability"), "reliability diagram"),
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -323,10 +335,13 @@ def write_report(
     title: str = "Replay report",
     sweep: tuple[str, Threshold, Sequence[SweepPoint]] | None = None,
     source: str | None = None,
+    scores: Mapping[str, tuple[Sequence[float], Sequence[bool]]] | None = None,
 ) -> Path:
     """Write ``index.html`` (self-contained) and the plots as PNG files into ``directory``.
 
-    ``sweep`` is ``(rule id, threshold, points)`` from :func:`~escalate.replay.sweep.sweep`.
+    ``sweep`` is ``(rule id, threshold, points)`` from :func:`~escalate.replay.sweep.sweep`;
+    ``scores`` maps a policy score's name to each labelled conversation's highest score
+    and label, for the reliability diagram.
     Returns the path of ``index.html``.
 
     Examples
@@ -344,13 +359,26 @@ def write_report(
         "timing": _timing_figure(metrics),
         "confusion": _confusion_figure(metrics),
         "sweep": sweep_figure(sweep[1], sweep[2], sweep[0]) if sweep is not None else None,
+        "reliability": None,
     }
+    calibration: dict[str, float] = {}
+    if scores:
+        from escalate.replay.calibration import expected_calibration_error, reliability_figure
+
+        name, (values, labels) = next(iter(scores.items()))
+        if len(values) and len(set(labels)) == 2:
+            plots["reliability"] = _png(reliability_figure(values, labels, title=f"score.{name}"))
+            calibration = {
+                n: expected_calibration_error(v, lab) for n, (v, lab) in scores.items() if len(v)
+            }
     for name, png in plots.items():
         if png is not None:
             (out / f"{name}.png").write_bytes(png)
     page = out / "index.html"
     page.write_text(
-        render_html(metrics, title=title, plots=plots, sweep=sweep, source=source),
+        render_html(
+            metrics, title=title, plots=plots, sweep=sweep, source=source, calibration=calibration
+        ),
         encoding="utf-8",
     )
     return page

@@ -34,6 +34,7 @@ from escalate.policy import Policy
 from escalate.policy.expressions import compile_expression
 from escalate.policy.loader import CompiledRule
 from escalate.policy.schema import Costs
+from escalate.policy.scores import ScoredExpression, bind_scores
 from escalate.replay.metrics import MetricsAccumulator
 from escalate.replay.runner import ConversationResult, TurnOutcome, escalation_score
 from escalate.signals.catalog import CATALOG
@@ -168,7 +169,11 @@ def policy_variant(
     if value < 0:
         literal = f"({literal})"
     new_text = text[: target.start] + literal + text[target.end :]
-    expression = compile_expression(new_text, known=set(CATALOG))
+    scores = rule.expression.scores if isinstance(rule.expression, ScoredExpression) else ()
+    known = set(CATALOG) | {score.signal for score in scores}
+    expression = bind_scores(
+        compile_expression(new_text, known=known), {score.name: score for score in scores}
+    )
     new_rule = dataclasses.replace(rule, expression=expression)
     rules = tuple(new_rule if r is rule else r for r in policy.rules)
     explicit = new_rule if rule is policy.explicit_request else policy.explicit_request
@@ -334,11 +339,29 @@ def sweep(
     """
     rule = _find_rule(policy, rule_id)
     target = _pick(rule, signal, occurrence)
-    chosen = (
-        sorted(float(v) for v in values)
-        if values is not None
-        else sweep_values(results, target.signal, target.value)
-    )
+    if values is not None:
+        chosen = sorted(float(v) for v in values)
+    elif isinstance(rule.expression, ScoredExpression):
+        # a score is computed, not kept: compute it from the kept signals
+        scored = rule.expression
+        chosen = sweep_values(
+            [
+                dataclasses.replace(
+                    r,
+                    decisions=tuple(
+                        dataclasses.replace(d, signals=scored.with_scores(d.signals))
+                        if d.signals is not None
+                        else d
+                        for d in r.decisions
+                    ),
+                )
+                for r in results
+            ],
+            target.signal,
+            target.value,
+        )
+    else:
+        chosen = sweep_values(results, target.signal, target.value)
     cost_model = costs if costs is not None else policy.costs
     points: list[SweepPoint] = []
     for value in chosen:

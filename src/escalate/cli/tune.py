@@ -1,0 +1,204 @@
+"""``escalate tune``: fit an escalation score to labelled history, write a tuned policy."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from escalate.cli._io import err
+from escalate.errors import AffectModelError, EscalateError, PolicyError
+from escalate.models import Action
+from escalate.policy import load_policy
+from escalate.policy.schema import Costs
+from escalate.replay.readers import open_conversations
+from escalate.replay.tune import TunedScore, TuneError, fit_score, tuned_policy_text
+
+__all__ = ["tune"]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(message)}")
+    return typer.Exit(2)
+
+
+def _show(tuned: TunedScore, features_seconds: float) -> None:
+    from rich.table import Table
+
+    cv = tuned.cv
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    table = Table(
+        title=f"tune: cross-validated ({cv.folds} folds by conversation, seed {cv.seed})",
+        show_header=False,
+    )
+    rows = [
+        ("conversations", f"{tuned.conversations:,} ({tuned.positives:,} needed a person)"),
+        ("user turns", f"{tuned.turns:,}"),
+        ("score ROC-AUC", f(cv.roc_auc)),
+        (f"score recall @ {cv.rate:.0%} escalated", f(cv.recall_at_rate)),
+        ("calibration error (ECE)", f"{cv.ece:.3f}"),
+        ("threshold", f"{tuned.threshold:g} ({tuned.target})"),
+        ("policy escalation rate", f(cv.escalation_rate)),
+        ("policy precision", f(cv.precision)),
+        ("policy recall", f(cv.recall)),
+        ("policy F1", f(cv.f1)),
+        ("signals weighed", ", ".join(tuned.spec.weights)),
+        ("seconds", f"features {features_seconds:.1f}, fitting {tuned.seconds:.1f}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    err.print(table)
+
+
+def tune(
+    data: Annotated[Path, typer.Argument(help="Labelled conversations (JSON Lines or CSV).")],
+    policy: Annotated[
+        str, typer.Option("--policy", "-p", help="Base policy: a file or a shipped name.")
+    ] = "default",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the tuned policy.")
+    ] = Path("tuned.yaml"),
+    target_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--target-rate", min=0.0, max=1.0, help="Escalate at most this share (default 0.10)."
+        ),
+    ] = None,
+    target_recall: Annotated[
+        float | None,
+        typer.Option("--target-recall", min=0.0, max=1.0, help="Reach at least this recall."),
+    ] = None,
+    min_cost: Annotated[
+        bool,
+        typer.Option("--min-cost", help="Lowest expected cost (policy costs: or the options)."),
+    ] = False,
+    human_cost: Annotated[
+        float | None, typer.Option("--human-cost", min=0, help="Cost of one escalation.")
+    ] = None,
+    missed_cost: Annotated[
+        float | None, typer.Option("--missed-cost", min=0, help="Cost of one missed escalation.")
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the folds.")] = 0,
+    max_features: Annotated[
+        int, typer.Option("--max-features", min=1, help="Most signals the score weighs.")
+    ] = 12,
+    l2: Annotated[float, typer.Option("--l2", min=0.0, help="Ridge strength.")] = 1.0,
+    action: Annotated[
+        str, typer.Option("--action", help="Action of the score rule: handoff or offer_human.")
+    ] = "handoff",
+    keep: Annotated[
+        list[str] | None, typer.Option("--keep", help="Also keep this rule ahead of the score.")
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="Replace this rule even if it is hard.")
+    ] = None,
+    no_affect: Annotated[
+        bool,
+        typer.Option("--no-affect", help="Run without the affect model (dialogue signals only)."),
+    ] = False,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+) -> None:
+    """Fit an escalation score to labelled conversations and write a tuned policy.
+
+    Replays DATA through the base policy, fits a calibrated logistic score on the signals
+    at each user turn (cross-validated by conversation), and writes a policy that keeps
+    the base policy's hard rules ahead of one rule on the score. Exit 2 on bad input or
+    too little labelled data.
+    """
+    if sum([target_rate is not None, target_recall is not None, min_cost]) > 1:
+        raise _fail("give at most one of --target-rate, --target-recall and --min-cost")
+    if action not in ("handoff", "offer_human", "offer_callback"):
+        raise _fail(f"--action must be handoff, offer_human or offer_callback; got {action!r}")
+    if not data.is_file():
+        raise _fail(f"cannot read {data}: no such file")
+    from escalate.engine import Engine
+    from escalate.replay.features import extract_features
+
+    try:
+        base = load_policy(policy, affect=not no_affect)
+        engine = Engine.from_policy(
+            base, affect=None if no_affect else "default", history="memory://"
+        )
+    except (PolicyError, AffectModelError) as exc:
+        raise _fail(str(exc)) from None
+    costs: Costs | None = None
+    if min_cost:
+        given = base.costs.model_dump() if base.costs is not None else {}
+        if human_cost is not None:
+            given["human_per_handoff"] = human_cost
+        if missed_cost is not None:
+            given["missed_escalation"] = missed_cost
+        costs = Costs(**given)
+        if costs.human_per_handoff == 0 and costs.missed_escalation == 0:
+            raise _fail(
+                "--min-cost needs costs: give --human-cost and --missed-cost, or a "
+                "policy with a costs: section"
+            )
+    conversations = []
+    for record in open_conversations(data):
+        if record.error is not None:
+            err.print(f"[yellow]skipped:[/] {escape(str(record.error))}")
+        elif record.conversation is not None:
+            conversations.append(record.conversation)
+    start = time.perf_counter()
+    try:
+        features = extract_features(conversations, engine)
+    except EscalateError as exc:
+        raise _fail(str(exc)) from None
+    feature_seconds = time.perf_counter() - start
+    try:
+        tuned = fit_score(
+            features,
+            base=base,
+            keep=keep or (),
+            drop=drop or (),
+            target_rate=target_rate,
+            target_recall=target_recall,
+            costs=costs,
+            folds=folds,
+            seed=seed,
+            l2=l2,
+            max_features=max_features,
+        )
+    except TuneError as exc:
+        raise _fail(str(exc)) from None
+    text = tuned_policy_text(tuned, base, action=_action(action), keep=keep or (), drop=drop or ())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    try:
+        load_policy(out, affect=not no_affect)
+    except PolicyError as exc:  # pragma: no cover - a bug, not bad input
+        raise _fail(f"the tuned policy does not load:\n{exc}") from None
+    _show(tuned, feature_seconds)
+    err.print(f"wrote {escape(str(out))}")
+    if json_out is not None:
+        figures = {
+            **tuned.cv.as_dict(),
+            "threshold": tuned.threshold,
+            "target": tuned.target,
+            "conversations": tuned.conversations,
+            "positives": tuned.positives,
+            "weights": tuned.spec.weights,
+            "bias": tuned.spec.bias,
+        }
+        json_out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
+def _action(value: str) -> Action:
+    return (
+        "offer_human"
+        if value == "offer_human"
+        else "offer_callback"
+        if value == ("offer_callback")
+        else "handoff"
+    )
