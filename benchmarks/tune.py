@@ -111,7 +111,7 @@ def shared_affect() -> CachedAffect:
 
 def features(path: Path, base: str, affect: bool) -> TurnFeatures:
     """The base policy's per-turn signals for a data set, cached."""
-    key = _key(path, base, _model_key() if affect else "no-affect")
+    key = _key(path, base, _model_key() if affect else "no-affect", _policy_stamp(base))
     target = CACHE / f"{path.stem}-{base}-{key}.npz"
     if target.is_file():
         return TurnFeatures.load(target)

@@ -109,6 +109,58 @@ def test_negations_and_human_requests() -> None:
     assert s["dialogue.failures"] == 2
 
 
+def test_user_failures_are_counted_apart_from_negations() -> None:
+    s = run(
+        [
+            Turn(role="user", intent="inconclusive"),
+            Turn(role="bot", intent="ask_date"),
+            Turn(role="user", event="noise"),
+            Turn(role="user", intent="negate"),
+            Turn(role="user", intent="NLU_FALLBACK"),
+        ]
+    )
+    assert s["dialogue.user_failures"] == 3
+    assert s["dialogue.consecutive_user_failures"] == 1
+    assert s["dialogue.user_negations"] == 1
+    assert s["dialogue.failures"] == 1  # fallbacks + re-prompts + negations only
+    s = run(
+        [
+            Turn(role="user", intent="noise"),
+            Turn(role="bot", intent="ask_date"),
+            Turn(role="user", intent="noise"),
+        ]
+    )
+    assert s["dialogue.consecutive_user_failures"] == 2  # bot turns do not break the run
+    assert run([Turn(role="bot", intent="noise")])["dialogue.user_failures"] == 0
+
+
+def test_successes_and_user_turns_since_the_latest_one() -> None:
+    analyzer = DialogueAnalyzer(DialogueConfig(success_intents=["confirm_date_scheduled"]))
+    s = run([Turn(role="user", intent="schedule"), Turn(role="user", intent="inform")], analyzer)
+    assert (s["dialogue.successes"], s["dialogue.turns_since_success"]) == (0, 2)
+    s = run(
+        [
+            Turn(role="user", intent="schedule"),
+            Turn(role="bot", intent="Confirm_Date_Scheduled"),
+            Turn(role="user", intent="inform"),
+            Turn(role="user", intent="inform"),
+        ],
+        analyzer,
+    )
+    assert (s["dialogue.successes"], s["dialogue.turns_since_success"]) == (1, 2)
+    s = run([Turn(role="user", intent="schedule"), Turn(role="user", event="task_completed")])
+    assert (s["dialogue.successes"], s["dialogue.turns_since_success"]) == (1, 0)
+
+
+def test_dialogue_state_with_new_counts_round_trips_through_json() -> None:
+    state = DialogueState()
+    for turn in [Turn(role="user", intent="noise"), Turn(role="bot", event="task_completed")]:
+        state = ANALYZER.advance(state, turn)
+    restored = DialogueState.model_validate_json(state.model_dump_json())
+    assert restored == state
+    assert ANALYZER.signals(restored) == ANALYZER.signals(state)
+
+
 def test_human_request_keywords_respect_word_boundaries() -> None:
     s = run([Turn(role="user", text="My order is inhumanely late")])
     assert s["dialogue.asked_for_human"] == 0
@@ -141,8 +193,10 @@ turns_strategy = st.lists(
         Turn,
         role=st.sampled_from(["user", "bot", "agent", "system"]),
         text=st.text(min_size=1, max_size=40).filter(lambda t: t.strip() != ""),
-        event=st.sampled_from([None, "fallback", "rephrase"]),
-        intent=st.sampled_from([None, "negate", "transfer_agent", "ask_date"]),
+        event=st.sampled_from([None, "fallback", "rephrase", "no_input", "task_completed"]),
+        intent=st.sampled_from(
+            [None, "negate", "transfer_agent", "ask_date", "inconclusive", "resolved"]
+        ),
     ),
     max_size=15,
 )
@@ -161,6 +215,15 @@ def test_signals_are_a_pure_function_of_the_turns(turns: list[Turn]) -> None:
         <= first["dialogue.bot_turns"]
     )
     assert first["dialogue.user_repeats"] <= first["dialogue.user_turns"]
+    counts = {k: v for k, v in first.items() if v is not None}
+    assert (
+        0
+        <= counts["dialogue.consecutive_user_failures"]
+        <= counts["dialogue.user_failures"]
+        <= counts["dialogue.user_turns"]
+    )
+    assert 0 <= counts["dialogue.turns_since_success"] <= counts["dialogue.user_turns"]
+    assert counts["dialogue.successes"] <= sum(t.role in ("user", "bot") for t in turns)
 
 
 @given(turns_strategy, turns_strategy)
@@ -171,5 +234,18 @@ def test_counters_never_decrease_as_turns_are_appended(head: list[Turn], tail: l
         "dialogue.user_repeats",
         "dialogue.bot_repeats",
         "dialogue.human_requests",
+        "dialogue.user_failures",
+        "dialogue.successes",
     ):
         assert after[name] >= before[name]  # type: ignore[operator]
+
+
+@given(turns_strategy, turns_strategy)
+def test_advance_never_mutates_the_state(head: list[Turn], tail: list[Turn]) -> None:
+    state = DialogueState()
+    for turn in head:
+        state = ANALYZER.advance(state, turn)
+    frozen = state.model_dump()
+    for turn in tail:
+        ANALYZER.advance(state, turn)
+    assert state.model_dump() == frozen

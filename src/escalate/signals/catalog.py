@@ -65,6 +65,14 @@ _DIALOGUE: dict[str, str] = {
     "dialogue.user_repeated": "1 when the latest user message nearly repeats an earlier one, else 0",
     "dialogue.user_negations": "user turns that correct or contradict the bot",
     "dialogue.failures": "fallbacks + re-prompts + user negations so far",
+    "dialogue.user_failures": "user turns the bot could not use at all (noise, nothing "
+    "recognised; the policy's user_failure_intents) so far",
+    "dialogue.consecutive_user_failures": "user turns in a row, ending now, that the bot "
+    "could not use",
+    "dialogue.successes": "bot or user turns so far that mark progress: a task completed or "
+    "confirmed (the policy's success_intents)",
+    "dialogue.turns_since_success": "user turns since the latest success, or since the start "
+    "when there has been none",
     "dialogue.asked_for_human": "1 when the latest user turn asks for a person (keywords or intent), else 0",
     "dialogue.human_requests": "user turns so far that ask for a person (keywords or intent)",
     "dialogue.elapsed_seconds": "seconds since the first turn (needs timestamps)",

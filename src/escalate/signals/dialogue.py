@@ -14,7 +14,8 @@ __all__ = ["DialogueAnalyzer", "DialogueConfig", "DialogueState", "normalise", "
 
 
 class DialogueConfig(BaseModel):
-    """How a policy recognises fallbacks, re-prompts, negations and requests for a human.
+    """How a policy recognises fallbacks, re-prompts, negations, caller-side failures,
+    successes and requests for a human.
 
     Intents and events are matched case-insensitively and exactly; phrases are matched
     case-insensitively as substrings of the message text.
@@ -63,6 +64,35 @@ class DialogueConfig(BaseModel):
             "i already told you",
             "you don't understand",
             "you do not understand",
+        ]
+    )
+    #: User turns the bot's language understanding could not use at all (nothing heard,
+    #: nothing recognised), matched against the turn's intent or event. Kept apart from
+    #: negations: the caller did not contradict the bot, the bot did not get an answer.
+    user_failure_intents: list[str] = Field(
+        default_factory=lambda: [
+            "inconclusive",
+            "noise",
+            "nlu_fallback",
+            "no_match",
+            "no_input",
+            "out_of_scope",
+            "unrecognized",
+            "unknown",
+        ]
+    )
+    #: Bot or user turns that mark progress — a task completed or confirmed — matched
+    #: against the turn's intent or event.
+    success_intents: list[str] = Field(
+        default_factory=lambda: [
+            "task_completed",
+            "task_complete",
+            "goal_completed",
+            "issue_resolved",
+            "resolved",
+            "booking_confirmed",
+            "order_confirmed",
+            "appointment_confirmed",
         ]
     )
     human_request_intents: list[str] = Field(
@@ -144,6 +174,10 @@ class DialogueState(BaseModel):
     user_negations: int = 0
     human_requests: int = 0
     asked_for_human: bool = False
+    user_failures: int = 0
+    consecutive_user_failures: int = 0
+    successes: int = 0
+    user_turns_at_success: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
     gap_seconds: float | None = None
@@ -188,6 +222,8 @@ class DialogueAnalyzer:
         self._reprompt_intents = _lowered(config.reprompt_intents)
         self._negation_intents = _lowered(config.negation_intents)
         self._human_intents = _lowered(config.human_request_intents)
+        self._user_failure_intents = _lowered(config.user_failure_intents)
+        self._success_intents = _lowered(config.success_intents)
         self._fallback_phrases = _phrase_pattern(config.fallback_phrases)
         self._negation_phrases = _phrase_pattern(config.negation_phrases)
         self._human_phrases = _phrase_pattern(config.human_request_phrases)
@@ -219,6 +255,14 @@ class DialogueAnalyzer:
             and self._negation_phrases.search(turn.text.lower())
         )
 
+    def is_user_failure(self, turn: Turn) -> bool:
+        """A user turn the bot's language understanding could not use (noise, nothing recognised)."""
+        return any(v and v.lower() in self._user_failure_intents for v in (turn.intent, turn.event))
+
+    def is_success(self, turn: Turn) -> bool:
+        """A bot or user turn that marks progress: a task completed or confirmed."""
+        return any(v and v.lower() in self._success_intents for v in (turn.intent, turn.event))
+
     def asks_for_human(self, turn: Turn) -> bool:
         """A user turn that asks for a person, by intent or by keyword."""
         if turn.intent and turn.intent.lower() in self._human_intents:
@@ -240,6 +284,9 @@ class DialogueAnalyzer:
             update.update(self._advance_user(state, turn))
         elif turn.role == "bot":
             update.update(self._advance_bot(state, turn))
+        if turn.role in ("user", "bot") and self.is_success(turn):
+            update["successes"] = state.successes + 1
+            update["user_turns_at_success"] = update.get("user_turns", state.user_turns)
         return state.model_copy(update=update)
 
     def _advance_user(self, state: DialogueState, turn: Turn) -> dict[str, object]:
@@ -249,8 +296,11 @@ class DialogueAnalyzer:
             similar(text, earlier, threshold) for earlier in state.user_texts
         )
         asked = self.asks_for_human(turn)
+        failed = self.is_user_failure(turn)
         return {
             "user_turns": state.user_turns + 1,
+            "user_failures": state.user_failures + int(failed),
+            "consecutive_user_failures": state.consecutive_user_failures + 1 if failed else 0,
             "user_repeats": state.user_repeats + int(repeated),
             "user_repeated": repeated,
             "user_negations": state.user_negations + int(self.is_negation(turn)),
@@ -298,6 +348,10 @@ class DialogueAnalyzer:
             "dialogue.user_repeated": float(state.user_repeated),
             "dialogue.user_negations": float(state.user_negations),
             "dialogue.failures": float(state.fallbacks + state.reprompts + state.user_negations),
+            "dialogue.user_failures": float(state.user_failures),
+            "dialogue.consecutive_user_failures": float(state.consecutive_user_failures),
+            "dialogue.successes": float(state.successes),
+            "dialogue.turns_since_success": float(state.user_turns - state.user_turns_at_success),
             "dialogue.asked_for_human": float(state.asked_for_human),
             "dialogue.human_requests": float(state.human_requests),
             "dialogue.elapsed_seconds": elapsed,
