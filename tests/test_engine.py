@@ -337,3 +337,21 @@ def test_decide_many_batches_across_conversations_and_keeps_order() -> None:
     assert [d for _, d in results] == [engine.decide(c) for c in conversations]
     with pytest.raises(ValueError, match="batch_size"):
         list(engine.decide_many(conversations, batch_size=0))
+
+
+def test_the_shipped_model_gives_replay_the_scores_it_gave_live() -> None:
+    engine = Engine.from_policy("default", history="memory://")
+    turns = [
+        user("My refund still hasn't arrived and it has been three weeks."),
+        Turn(role="bot", text="Refunds take 5 to 10 working days."),
+        user("This is ridiculous, I am furious."),
+        Turn(role="bot", text="Refunds take 5 to 10 working days."),
+        user("Get me a real person now."),
+    ]
+    live = [engine.session("live").observe(t) for t in turns]
+    replayed = engine.decide(Conversation(id="live", turns=turns))
+    assert [d for d in live if d.turn in (0, 2, 4)] == replayed
+    for d, r in zip([d for d in live if d.turn in (0, 2, 4)], replayed, strict=True):
+        assert d.signals == r.signals  # bit for bit: no text's score depends on another's
+    head = engine.decide(Conversation(id="live", turns=turns[:3]))
+    assert [d.signals for d in head] == [d.signals for d in replayed[:2]]

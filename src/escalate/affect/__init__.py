@@ -8,6 +8,7 @@ from escalate.affect.base import (
     AffectScores,
     affect_signals,
 )
+from escalate.affect.onnx import OnnxAffectModel, default_model
 
 __all__ = [
     "EMOTION_GROUPS",
@@ -15,5 +16,7 @@ __all__ = [
     "SENTIMENT_LABELS",
     "AffectModel",
     "AffectScores",
+    "OnnxAffectModel",
     "affect_signals",
+    "default_model",
 ]

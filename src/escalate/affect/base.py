@@ -73,7 +73,9 @@ class AffectModel(Protocol):
 
 def affect_signals(scores: AffectScores) -> dict[str, float]:
     """Flatten one text's scores into named policy signals."""
-    out: dict[str, float] = {f"sentiment.{k}": float(scores.sentiment.get(k, 0.0)) for k in SENTIMENT_LABELS}
+    out: dict[str, float] = {
+        f"sentiment.{k}": float(scores.sentiment.get(k, 0.0)) for k in SENTIMENT_LABELS
+    }
     for label in EMOTION_LABELS:
         out[f"emotion.{label}"] = float(scores.emotions.get(label, 0.0))
     for group, members in EMOTION_GROUPS.items():

