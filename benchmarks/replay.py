@@ -31,48 +31,26 @@ import argparse
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _data import OUT
+from _data import FAILURE_INTENTS, OUT, CachedAffect, load
 from _results import replace_section
 
 from escalate.affect import OnnxAffectModel
-from escalate.affect.base import AffectModel, AffectScores
+from escalate.affect.base import AffectModel
 from escalate.models import Conversation
 from escalate.replay.metrics import compute_metrics, prf, recall_at_rate, roc_auc
-from escalate.replay.readers import open_conversations
 from escalate.replay.runner import ConversationResult, Runner, collect
 
 TEXT_POLICIES = ["default", "retail", "financial_services", "dialogue_only",
                  "baseline_never", "baseline_always", "baseline_keyword", "baseline_sentiment"]  # fmt: skip
 INTENT_POLICIES = ["phone_bot", "dialogue_only", "baseline_never", "baseline_always",
                    "baseline_keyword"]  # fmt: skip
-FAILURE_INTENTS = {"inconclusive", "noise", "negate", "rephrase", "did_not_understand",
-                   "transfer_agent", "other", "failed_schedule_warning"}  # fmt: skip
 RATE = 0.10
-
-
-class CachedAffect:
-    """The shipped model with a cache keyed by text, shared by every policy of a run."""
-
-    def __init__(self, model: AffectModel) -> None:
-        self.model = model
-        self.cache: dict[str, AffectScores] = {}
-
-    def predict(self, texts: Sequence[str]) -> list[AffectScores]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            for text, scores in zip(missing, self.model.predict(missing), strict=True):
-                self.cache[text] = scores
-        return [self.cache[t] for t in texts]
-
-
-def load(path: Path) -> list[Conversation]:
-    return [r.conversation for r in open_conversations(path) if r.conversation is not None]
 
 
 def row(name: str, m: dict[str, Any], at_rate: float | None) -> list[str]:

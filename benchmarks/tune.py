@@ -33,56 +33,25 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _data import OUT, ROOT
+from _data import FAILURE_INTENTS, OUT, ROOT, CachedAffect, load
 from _results import replace_section
 
-from escalate.affect.base import AffectModel, AffectScores
+from escalate.affect.base import AffectModel
 from escalate.engine import Engine
-from escalate.models import Conversation
 from escalate.policy import load_policy
 from escalate.replay.features import TurnFeatures, extract_features
 from escalate.replay.metrics import recall_at_rate, roc_auc
-from escalate.replay.readers import open_conversations
 from escalate.replay.runner import Runner, collect
 from escalate.replay.tune import fit_score
 
 CACHE = OUT / "tune"
 RATE = 0.10
-FAILURE_INTENTS = {
-    "inconclusive",
-    "noise",
-    "negate",
-    "rephrase",
-    "did_not_understand",
-    "transfer_agent",
-    "other",
-    "failed_schedule_warning",
-}
-
-
-class CachedAffect:
-    """The shipped model with a cache keyed by text, shared by every policy of a run."""
-
-    def __init__(self, model: AffectModel) -> None:
-        self.model = model
-        self.cache: dict[str, AffectScores] = {}
-
-    def predict(self, texts: Sequence[str]) -> list[AffectScores]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            for text, scores in zip(missing, self.model.predict(missing), strict=True):
-                self.cache[text] = scores
-        return [self.cache[t] for t in texts]
-
-
-def load(path: Path) -> list[Conversation]:
-    return [r.conversation for r in open_conversations(path) if r.conversation is not None]
 
 
 def _model_key() -> str:
