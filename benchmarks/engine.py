@@ -87,7 +87,7 @@ def main() -> None:
         f"`python benchmarks/engine.py --repeat {args.repeat} --write` — {datetime.now(UTC):%Y-%m-%d}, "
         f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}.",
         "The shipped example conversations, replayed turn by turn through `Session.observe` "
-        "(latency per user turn) and through `Engine.decide` (one model batch per conversation).",
+        "(latency per user turn) and through `Engine.decide` (one model call per conversation).",
         "",
         "| configuration | engine load (ms) | observe p50 (ms) | observe p99 (ms) | observe (user turns/s) | decide (user turns/s) |",
         "|---|---:|---:|---:|---:|---:|",

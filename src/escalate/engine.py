@@ -397,7 +397,7 @@ class Engine:
         """Replay a whole conversation turn by turn; one decision per user turn.
 
         The conversation runs in a private session (nothing is written to the session
-        store), and the affect model scores all its user messages in one batch. Each
+        store), and the affect model receives all its user messages in one call. Each
         decision still sees only the turns up to its own.
 
         History signals come from ``history`` (a store the caller filled), or from an
@@ -421,8 +421,9 @@ class Engine:
     ) -> Iterator[tuple[Conversation, list[Decision]]]:
         """:meth:`decide` over many conversations, lazily, in input order.
 
-        The affect model scores the user messages of up to ``batch_size`` conversations in
-        one call, which is much faster than one call per message.
+        The affect model receives the user messages of up to ``batch_size`` conversations
+        in one call, so a model that batches can. (The shipped model scores each text on
+        its own, so that no text's score depends on another's.)
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -2,8 +2,8 @@
 
 The runner drives only the public engine API: :meth:`Engine.decide_many` replays each
 conversation through the same step as :meth:`Session.observe`, so a decision at turn
-*t* sees only turns up to *t*, and the affect model scores the user messages of a whole
-chunk of conversations in one batch.
+*t* sees only turns up to *t*, and the affect model receives the user messages of a
+whole chunk of conversations in one call.
 
 Parallelism
 -----------
