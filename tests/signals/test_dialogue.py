@@ -249,3 +249,20 @@ def test_advance_never_mutates_the_state(head: list[Turn], tail: list[Turn]) -> 
     for turn in tail:
         ANALYZER.advance(state, turn)
     assert state.model_dump() == frozen
+
+
+@given(
+    st.text(alphabet="abcde xyz", max_size=40),
+    st.text(alphabet="abcde xyz", max_size=40),
+    st.sampled_from([0.5, 0.7, 0.85, 0.95]),
+)
+def test_similar_is_the_length_check_and_the_difflib_ratio(a: str, b: str, t: float) -> None:
+    import difflib
+
+    longer = max(len(a), len(b))
+    expected = a == b or (
+        longer > 0
+        and min(len(a), len(b)) / longer >= t
+        and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= t
+    )
+    assert similar(a, b, t) == expected
