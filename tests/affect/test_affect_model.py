@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -137,12 +138,14 @@ def test_every_label_present_and_probabilities_valid(model: OnnxAffectModel) -> 
             assert s.emotions[label] >= model.config["emotion_thresholds"][label]
 
 
-def test_batch_and_single_agree(model: OnnxAffectModel) -> None:
+def test_batch_and_single_agree() -> None:
     # Dynamic int8 quantization scales activations per call, so a text inside a batch and the
     # same text alone differ by quantization noise; they must agree closely.
-    batch = model.predict(TEXTS)
+    batched = OnnxAffectModel.default(batch_size=32)
+    alone = OnnxAffectModel.default(cache_size=0)
+    batch = batched.predict(TEXTS)
     for text, b in zip(TEXTS, batch, strict=True):
-        one = model.predict_one(text)
+        one = alone.predict_one(text)
         assert abs(one.human_request - b.human_request) < 0.02
         for k in SENTIMENT_LABELS:
             assert abs(one.sentiment[k] - b.sentiment[k]) < 0.1
@@ -151,8 +154,48 @@ def test_batch_and_single_agree(model: OnnxAffectModel) -> None:
 
 
 def test_batch_size_one_matches_single_exactly() -> None:
-    exact = OnnxAffectModel.default(batch_size=1)
+    exact = OnnxAffectModel.default(batch_size=1, cache_size=0)
     assert exact.predict(TEXTS) == [exact.predict_one(t) for t in TEXTS]
+
+
+def test_cached_scores_are_the_scores_the_model_gives() -> None:
+    cached = OnnxAffectModel.default(cache_size=3)
+    uncached = OnnxAffectModel.default(cache_size=0)
+    texts = [*TEXTS[:5], *TEXTS[:5], TEXTS[2], TEXTS[2]]
+    assert cached.predict(texts) == uncached.predict(texts)
+    assert list(cached._cache) == list(TEXTS[2:5])  # bounded: the oldest texts went first
+    assert cached.predict([TEXTS[2]]) == uncached.predict([TEXTS[2]])  # a hit is used last
+    cached.predict([TEXTS[0]])
+    assert list(cached._cache) == [TEXTS[4], TEXTS[2], TEXTS[0]]
+    assert cached.embed(texts).tolist() == uncached.embed(texts).tolist()
+
+
+def test_batched_models_keep_no_cache() -> None:
+    batched = OnnxAffectModel.default(batch_size=8)
+    batched.predict(TEXTS)
+    assert not batched._cache
+
+
+def test_bad_cache_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="cache_size"):
+        OnnxAffectModel.default(cache_size=-1)
+
+
+def test_embeddings_are_unit_vectors_that_match_paraphrases(model: OnnxAffectModel) -> None:
+    assert model.has_embeddings
+    vectors = model.embed(
+        [
+            "my parcel never arrived",
+            "the package I ordered has not been delivered",
+            "how do I reset my password",
+        ]
+    )
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    same, other = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert same > model.topic_similarity > other
+    assert model.embed([]).shape[0] == 0
 
 
 def test_single_text_is_deterministic(model: OnnxAffectModel) -> None:

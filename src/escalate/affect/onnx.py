@@ -4,8 +4,9 @@ A model folder holds three files:
 
 ``model.onnx``
     Inputs ``input_ids`` and ``attention_mask`` (int64, batch x tokens); outputs
-    ``sentiment_logits`` (batch x 3), ``emotion_logits`` (batch x 28) and
-    ``human_request_logit`` (batch x 1).
+    ``sentiment_logits`` (batch x 3), ``emotion_logits`` (batch x 28),
+    ``human_request_logit`` (batch x 1) and, optionally, ``embedding`` (batch x dim: the
+    L2-normalised mean-pooled encoder state, used to match texts by topic).
 ``tokenizer.json``
     A Hugging Face ``tokenizers`` file.
 ``config.json``
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,11 @@ __all__ = ["OnnxAffectModel", "default_model"]
 
 _REQUIRED_FILES = ("model.onnx", "tokenizer.json", "config.json")
 _OUTPUTS = ("sentiment_logits", "emotion_logits", "human_request_logit")
+_EMBEDDING = "embedding"
+
+#: One text's raw outputs: sentiment, emotion and human-request probabilities, and the
+#: embedding (``None`` for models without one).
+_Row = tuple[np.ndarray, np.ndarray, float, np.ndarray | None]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -65,6 +72,11 @@ class OnnxAffectModel:
     batch_size:
         Largest batch sent to the session at once; longer inputs are split. The default,
         1, scores every text on its own (see Notes).
+    cache_size:
+        How many recent texts keep their scores (least recently used go first); a text
+        seen again ("yes", "thanks", "agent") is not scored twice. ``0`` turns the cache
+        off. Only used with ``batch_size=1``, where a text's scores depend on the text
+        alone, so a cached score is exactly the score the model would give again.
 
     Notes
     -----
@@ -75,6 +87,11 @@ class OnnxAffectModel:
     gets exactly the scores it got live, and no later message can move an earlier score.
     The engine relies on this. ``batch_size=32`` is about a quarter faster for bulk
     scoring of independent texts where that does not matter.
+
+    When the model has an ``embedding`` output (the shipped one does), :meth:`embed` makes
+    it a :class:`~escalate.affect.embedding.TextEmbedder`: the engine then matches a new
+    contact's issue against earlier ones, and picks the packet's summary sentence, with
+    the model's own encoder instead of hashed words.
 
     Examples
     --------
@@ -88,7 +105,12 @@ class OnnxAffectModel:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, threads: int | None = None, batch_size: int = 1
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        batch_size: int = 1,
+        cache_size: int = 8192,
     ) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
         from tokenizers import Tokenizer
@@ -101,7 +123,12 @@ class OnnxAffectModel:
                 raise AffectModelError(f"affect model folder {self.path} lacks {name}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be an integer >= 0, got {cache_size!r}")
         self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, _Row] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.config = self._read_config(self.path / "config.json")
         self.max_length = int(self.config.get("max_length", 64))
         self.sentiment_labels: tuple[str, ...] = tuple(self.config["sentiment_labels"])
@@ -112,6 +139,8 @@ class OnnxAffectModel:
             dtype=np.float32,
         )
         self.human_request_threshold = float(self.config.get("human_request_threshold", 0.5))
+        #: Cosine similarity of two embeddings from which they are the same problem.
+        self.topic_similarity = float(self.config.get("topic_similarity", 0.6))
 
         try:
             tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
@@ -143,6 +172,8 @@ class OnnxAffectModel:
             raise AffectModelError(
                 f"{self.path / 'model.onnx'} lacks the outputs {', '.join(missing)}"
             )
+        self.has_embeddings = _EMBEDDING in names
+        self._outputs = [*_OUTPUTS, _EMBEDDING] if self.has_embeddings else list(_OUTPUTS)
 
     # ------------------------------------------------------------------ constructors
 
@@ -183,16 +214,76 @@ class OnnxAffectModel:
 
     def predict_arrays(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw probabilities: sentiment (n x 3), emotions (n x 28), human request (n,)."""
+        sent, emo, human, _ = self._run(texts)
+        return sent, emo, human
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings (n x dim, float32) from the model's encoder.
+
+        Raises
+        ------
+        AffectModelError
+            When the model has no ``embedding`` output (see :attr:`has_embeddings`).
+        """
+        if not self.has_embeddings:
+            raise AffectModelError(f"{self.path / 'model.onnx'} has no embedding output")
+        _, _, _, embedding = self._run(texts)
+        assert embedding is not None
+        return embedding
+
+    def _run(
+        self, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        if isinstance(texts, str):
+            raise AffectModelError("expected a sequence of texts, got one str")
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise AffectModelError(f"text {i} is {type(t).__name__}, expected str")
         n = len(texts)
+        rows: list[_Row | None] = [None] * n
+        cache = self.cache_size > 0 and self.batch_size == 1
+        if cache:
+            with self._cache_lock:
+                for i, text in enumerate(texts):
+                    row = self._cache.get(text)
+                    if row is not None:
+                        self._cache.move_to_end(text)
+                        rows[i] = row
+        todo = [i for i in range(n) if rows[i] is None]
+        if todo and cache:
+            # Each distinct text is scored once; repeats within the call share its row.
+            distinct = list(dict.fromkeys(texts[i] for i in todo))
+            scored = dict(zip(distinct, self._score(distinct), strict=True))
+            for i in todo:
+                rows[i] = scored[texts[i]]
+            with self._cache_lock:
+                for text, row in scored.items():
+                    self._cache[text] = row
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        elif todo:
+            for i, row in zip(todo, self._score([texts[i] for i in todo]), strict=True):
+                rows[i] = row
+        done = [r for r in rows if r is not None]
         sent = np.zeros((n, len(self.sentiment_labels)), dtype=np.float32)
         emo = np.zeros((n, len(self.emotion_labels)), dtype=np.float32)
         human = np.zeros(n, dtype=np.float32)
-        if n == 0:
-            return sent, emo, human
-        encodings = self._tokenizer.encode_batch(list(texts))
+        for i, (s, e, h, _) in enumerate(done):
+            sent[i], emo[i], human[i] = s, e, h
+        embedding = None
+        if self.has_embeddings:
+            embedding = (
+                np.stack([r[3] for r in done if r[3] is not None])
+                if n
+                else np.zeros((0, 0), dtype=np.float32)
+            )
+        return sent, emo, human, embedding
+
+    def _score(self, texts: list[str]) -> list[_Row]:
+        """Run the session over ``texts`` in length-sorted batches; one row per text."""
+        out: list[_Row | None] = [None] * len(texts)
+        encodings = self._tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
         for idx in self._chunks(order, lengths):
@@ -204,15 +295,23 @@ class OnnxAffectModel:
                 ids[row, : len(tokens)] = tokens
                 mask[row, : len(tokens)] = 1
             try:
-                s, e, h = self._session.run(
-                    list(_OUTPUTS), {"input_ids": ids, "attention_mask": mask}
+                results = self._session.run(
+                    self._outputs, {"input_ids": ids, "attention_mask": mask}
                 )
             except Exception as exc:
                 raise AffectModelError(f"affect model failed: {str(exc).strip()}") from exc
-            sent[idx] = _softmax(np.asarray(s, dtype=np.float32))
-            emo[idx] = _sigmoid(np.asarray(e, dtype=np.float32))
-            human[idx] = _sigmoid(np.asarray(h, dtype=np.float32).reshape(-1))
-        return sent, emo, human
+            sent = _softmax(np.asarray(results[0], dtype=np.float32))
+            emo = _sigmoid(np.asarray(results[1], dtype=np.float32))
+            human = _sigmoid(np.asarray(results[2], dtype=np.float32).reshape(-1))
+            emb = np.asarray(results[3], dtype=np.float32) if self.has_embeddings else None
+            for row, j in enumerate(idx):
+                out[int(j)] = (
+                    sent[row],
+                    emo[row],
+                    float(human[row]),
+                    emb[row] if emb is not None else None,
+                )
+        return [r for r in out if r is not None]
 
     def _chunks(self, order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         """Split length-sorted indices into session batches with little padding.
