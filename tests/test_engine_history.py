@@ -12,6 +12,7 @@ from tests.conftest import DIALOGUE_POLICY, KeywordAffect
 from tests.stores.services import REDIS_URL, postgres_history, redis_sessions
 
 from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
+from escalate.affect.embedding import HashingEmbedder
 from escalate.engine import DEFAULT_HISTORY_URL
 from escalate.errors import StoreError
 from escalate.models import ContactRecord
@@ -497,3 +498,42 @@ def test_one_garbage_record_does_not_stop_history_for_everyone(tmp_path: Path) -
     assert broken.guard == "on_error" and "invalid record" in str(broken.reasons[-1])
     fine = engine.session("y", customer_id="u1").observe(user("ridiculous", intent="refund"))
     assert fine.rule == "repeat-contact"
+
+
+def test_the_shipped_model_matches_topics_with_its_own_encoder() -> None:
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    store = MemoryHistoryStore(
+        [
+            ContactRecord(
+                customer_id="u1",
+                conversation_id=cid,
+                started_at=yesterday,
+                text=text,
+                outcome="abandoned",
+            )
+            for cid, text in (("a", "my parcel never arrived"), ("b", "how do I reset my password"))
+        ]
+    )
+    engine = Engine.from_policy("default", history=store)
+    assert engine.embedder is engine.affect
+    assert engine.topic_similarity == engine.affect.topic_similarity  # type: ignore[union-attr]
+    decision = engine.session("c1", customer_id="u1").observe(
+        user("the package I ordered has not been delivered")
+    )
+    assert decision.signals is not None
+    # no word in common with the parcel contact, yet the same problem; not the password one
+    assert decision.signals["history.contacts_same_topic_7d"] == 1
+
+
+def test_a_model_that_cannot_embed_leaves_topics_to_the_hashing_embedder() -> None:
+    class NoEmbeddings(KeywordAffect):
+        has_embeddings = False
+
+        def embed(self, texts: Any) -> Any:
+            raise AssertionError("must not be called")
+
+    engine = Engine(
+        parse_policy(HISTORY_POLICY), affect=NoEmbeddings(), history=MemoryHistoryStore()
+    )
+    assert isinstance(engine.embedder, HashingEmbedder)
+    assert engine.topic_similarity == 0.3

@@ -34,7 +34,12 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from escalate.affect.base import AffectModel, AffectScores, affect_signals
-from escalate.affect.embedding import HashingEmbedder, TextEmbedder
+from escalate.affect.embedding import (
+    HashingEmbedder,
+    TextEmbedder,
+    can_embed,
+    topic_similarity_for,
+)
 from escalate.errors import EscalateError, InputError, PolicyError, PolicyProblem
 from escalate.models import (
     ACTION_STRENGTH,
@@ -164,8 +169,9 @@ class Engine:
         conversation has no intent; by default the affect model when it can embed, else
         a :class:`~escalate.affect.embedding.HashingEmbedder`.
     topic_similarity:
-        Cosine similarity from which two texts are the same problem (0.3 for the hashing
-        embedder, 0.6 for a model's embeddings by default).
+        Cosine similarity from which two texts are the same problem; by default 0.3 for
+        the hashing embedder and the model's own figure for a model (see
+        :func:`~escalate.affect.embedding.topic_similarity_for`).
     clock:
         Returns the current time; used for business hours when a turn has no timestamp.
 
@@ -209,10 +215,10 @@ class Engine:
         self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         self.history = history
         if embedder is None:
-            embedder = affect if isinstance(affect, TextEmbedder) else HashingEmbedder()
+            embedder = affect if can_embed(affect) else HashingEmbedder()
         self.embedder: TextEmbedder = embedder
         if topic_similarity is None:
-            topic_similarity = 0.3 if isinstance(embedder, HashingEmbedder) else 0.6
+            topic_similarity = topic_similarity_for(embedder)
         self.topic_similarity = topic_similarity
         self._outbox = _Outbox(history, _MAX_PENDING_CONTACTS)
         self._history_retry_at = 0.0

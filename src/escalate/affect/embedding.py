@@ -12,11 +12,19 @@ import itertools
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
-__all__ = ["HashingEmbedder", "TextEmbedder", "cosine_matrix"]
+__all__ = [
+    "HashingEmbedder",
+    "TextEmbedder",
+    "can_embed",
+    "choose_topic_similarity",
+    "cosine_matrix",
+    "topic_pairs",
+    "topic_similarity_for",
+]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -60,3 +68,76 @@ class HashingEmbedder:
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of every row of ``a`` with every row of ``b`` (rows L2-normalised)."""
     return np.asarray(a @ b.T, dtype=np.float32)
+
+
+def can_embed(obj: object) -> TypeGuard[TextEmbedder]:
+    """Whether ``obj`` can embed texts: it has ``embed``, and does not say it cannot.
+
+    An affect model loaded from a folder without an ``embedding`` output keeps the method
+    but sets ``has_embeddings`` to false.
+
+    >>> can_embed(HashingEmbedder()), can_embed(object())
+    (True, False)
+    """
+    return isinstance(obj, TextEmbedder) and bool(getattr(obj, "has_embeddings", True))
+
+
+def topic_similarity_for(embedder: TextEmbedder) -> float:
+    """The cosine similarity from which two texts count as the same problem.
+
+    0.3 for :class:`HashingEmbedder` (shared words); for a model, its own
+    ``topic_similarity`` attribute when it has one (the shipped model's was chosen on
+    held-out data), else 0.6.
+
+    >>> topic_similarity_for(HashingEmbedder())
+    0.3
+    """
+    if isinstance(embedder, HashingEmbedder):
+        return 0.3
+    return float(getattr(embedder, "topic_similarity", 0.6))
+
+
+def topic_pairs(vectors: np.ndarray, topics: Sequence[str], threshold: float) -> dict[str, float]:
+    """Precision, recall and F1 of "same topic" over every pair of texts.
+
+    Two texts are called the same topic when the cosine similarity of their (L2-normalised)
+    vectors reaches ``threshold``; the truth is whether their ``topics`` are equal.
+    """
+    sims, same = _pairs(vectors, topics)
+    pred = sims >= threshold
+    tp, fp, fn = (
+        float(np.sum(pred & same)),
+        float(np.sum(pred & ~same)),
+        float(np.sum(~pred & same)),
+    )
+    return {
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": _f1(tp, fp, fn),
+    }
+
+
+def choose_topic_similarity(vectors: np.ndarray, topics: Sequence[str]) -> float:
+    """The similarity threshold (in steps of 0.01) with the best same-topic F1 over pairs."""
+    sims, same = _pairs(vectors, topics)
+    best, best_f1 = 0.5, -1.0
+    for threshold in np.round(np.arange(0.05, 1.0, 0.01), 2):
+        pred = sims >= threshold
+        f1 = _f1(
+            float(np.sum(pred & same)), float(np.sum(pred & ~same)), float(np.sum(~pred & same))
+        )
+        if f1 > best_f1:
+            best, best_f1 = float(threshold), f1
+    return best
+
+
+def _pairs(vectors: np.ndarray, topics: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    upper = np.triu_indices(len(topics), k=1)
+    labels = np.asarray(topics)
+    sims = (vectors @ vectors.T)[upper]
+    same = (labels[:, None] == labels[None, :])[upper]
+    return sims, same
+
+
+def _f1(tp: float, fp: float, fn: float) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
