@@ -1,4 +1,4 @@
-"""``escalate classify`` against a small app that registers only it."""
+"""``escalate classify`` and ``export`` against a small app that registers only them."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import typer
 from typer.testing import CliRunner
 
 from escalate.affect import EMOTION_LABELS
-from escalate.cli.affect import classify
+from escalate.cli.affect import classify, export
 
 app = typer.Typer()
 app.command()(classify)
+app.command()(export)
 app.command("noop")(lambda: None)  # two commands keep ``classify`` addressable by name
 
 runner = CliRunner()
@@ -83,3 +84,28 @@ def test_train_without_the_extra_names_the_install(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "torch", None)  # makes ``import torch`` fail
     with pytest.raises(MissingExtraError, match=r"escalate\[train\]"):
         train(data=Path("nowhere"))
+
+
+def test_export_without_the_extra_names_the_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    for name in ("fp32/model.safetensors", "config.json", "tokenizer.json", "split.json"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}")
+
+    from escalate.cli.affect import export
+    from escalate.errors import MissingExtraError
+
+    monkeypatch.delitem(sys.modules, "escalate.affect.train", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingExtraError, match=r"escalate\[train\]"):
+        export(run=tmp_path)
+
+
+def test_export_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    result = runner.invoke(app, ["export", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "fp32/model.safetensors" in result.stderr

@@ -10,12 +10,15 @@ After every epoch the model is scored on the dev splits, the per-emotion thresho
 chosen on GoEmotions dev, and the run folder receives:
 
 ``model.onnx``
-    int8 (dynamic quantization) ONNX graph: ``input_ids``, ``attention_mask`` in;
-    ``sentiment_logits``, ``emotion_logits``, ``human_request_logit`` out.
+    int8 ONNX graph (ONNX Runtime's fused transformer kernels, dynamic quantization):
+    ``input_ids``, ``attention_mask`` in; ``sentiment_logits``, ``emotion_logits``,
+    ``human_request_logit`` and ``embedding`` (the L2-normalised pooled encoder state) out.
 ``model_fp32.onnx``, ``fp32/model.safetensors``
     The same network before quantization (ONNX and torch weights).
 ``tokenizer.json``, ``config.json``
-    Tokenizer and runtime configuration (labels, thresholds, max length, pooling).
+    Tokenizer and runtime configuration (labels, thresholds, max length, pooling, the
+    quantization settings, and the embedding similarity from which two texts are the same
+    problem, chosen on Bitext dev intents).
 ``split.json``, ``train_log.jsonl``
     The Bitext row ids of each split, and one line of metrics per epoch.
 
@@ -36,7 +39,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,18 +62,35 @@ from escalate.affect.data import (
     read_bitext,
     read_goemotions,
 )
+from escalate.affect.embedding import choose_topic_similarity
 
 __all__ = [
     "AffectNet",
     "TrainConfig",
     "base_model_path",
     "choose_thresholds",
+    "export_run",
+    "export_runtime",
     "load_torch_model",
     "train_affect",
 ]
 
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-OUTPUT_NAMES = ("sentiment_logits", "emotion_logits", "human_request_logit")
+OUTPUT_NAMES = ("sentiment_logits", "emotion_logits", "human_request_logit", "embedding")
+
+#: How the exported graph becomes the runtime model: whether attention, layer norms and
+#: GELU are first fused into ONNX Runtime's transformer kernels, which operators get int8
+#: weights, whether each output channel of a weight matrix gets its own scale, and the
+#: nodes (by a part of their name) whose weights stay fp32. Chosen on the dev splits by
+#: closeness to the fp32 model (``benchmarks/quantization.py``; see the model card): the
+#: first layer's feed-forward block, which turns the embeddings of rare and misspelt
+#: words into the rest of the network's input, moves the most when quantized.
+QUANTIZATION: dict[str, Any] = {
+    "fused": False,
+    "op_types": ["MatMul", "Gather"],
+    "per_channel": True,
+    "keep_fp32": ["/layer.0/intermediate/", "/layer.0/output/"],
+}
 
 
 def base_model_path() -> Path:
@@ -118,17 +138,21 @@ class AffectNet(nn.Module):
         self.emotions = nn.Linear(hidden, len(EMOTION_LABELS))
         self.human = nn.Linear(hidden, 1)
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the encoder's last hidden states over the real (unmasked) tokens."""
         hidden = self.encoder(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=torch.zeros_like(input_ids),
         ).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        pooled = self.dropout(pooled)
+        pooled: torch.Tensor = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return pooled
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pooled = self.dropout(self.pool(input_ids, attention_mask))
         return self.sentiment(pooled), self.emotions(pooled), self.human(pooled).squeeze(-1)
 
 
@@ -345,9 +369,16 @@ class _Exportable(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        s, e, h = self.model(input_ids, attention_mask)
-        return s, e, h.unsqueeze(-1)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        model = self.model
+        pooled = model.pool(input_ids, attention_mask)
+        embedding = pooled / pooled.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        return (
+            model.sentiment(pooled),
+            model.emotions(pooled),
+            model.human(pooled),
+            embedding,
+        )
 
 
 def export_onnx(model: AffectNet, path: Path) -> None:
@@ -371,20 +402,112 @@ def export_onnx(model: AffectNet, path: Path) -> None:
     )
 
 
-def quantize(fp32_path: Path, int8_path: Path) -> None:
-    """Dynamic int8 quantization of weights (MatMul, Gather) with onnxruntime."""
+def fuse(fp32_path: Path, fused_path: Path, hidden: int = 384, heads: int = 12) -> None:
+    """Fuse attention, layer norms and GELU into ONNX Runtime's transformer kernels."""
+    from onnxruntime.transformers.optimizer import (  # type: ignore[import-untyped,unused-ignore]
+        optimize_model,
+    )
+
+    optimized = optimize_model(
+        str(fp32_path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1
+    )
+    optimized.save_model_to_file(str(fused_path))
+
+
+def quantize(
+    fp32_path: Path,
+    int8_path: Path,
+    *,
+    op_types: Sequence[str] = ("MatMul", "Gather"),
+    per_channel: bool = False,
+    keep_fp32: Sequence[str] = (),
+) -> None:
+    """Dynamic int8 quantization of the weights with onnxruntime.
+
+    ``op_types`` get int8 weights (activations are quantized per call); ``per_channel``
+    gives each output channel of a weight matrix its own scale; nodes whose name contains
+    one of ``keep_fp32`` keep fp32 weights. The heads are ``Gemm`` nodes, which dynamic
+    quantization leaves in fp32.
+    """
+    import onnx
     from onnxruntime.quantization import (  # type: ignore[import-untyped,unused-ignore]
         QuantType,
         quantize_dynamic,
     )
 
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    exclude = [n.name for n in graph.node if any(part in n.name for part in keep_fp32)]
     quantize_dynamic(
         str(fp32_path),
         str(int8_path),
         weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Gather"],
-        per_channel=False,
+        op_types_to_quantize=list(op_types),
+        per_channel=per_channel,
+        nodes_to_exclude=exclude,
+        # Shape inference cannot type the outputs of ONNX Runtime's fused kernels.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+def build_runtime(fp32_path: Path, out_path: Path, settings: Mapping[str, Any]) -> None:
+    """Turn the fp32 graph at ``fp32_path`` into a runtime graph at ``out_path``.
+
+    ``settings`` has the keys of :data:`QUANTIZATION`.
+    """
+    source = fp32_path
+    fused = out_path.with_name(out_path.stem + "_fused.onnx")
+    try:
+        if settings.get("fused", False):
+            fuse(fp32_path, fused)
+            source = fused
+        quantize(
+            source,
+            out_path,
+            op_types=settings.get("op_types", ("MatMul", "Gather")),
+            per_channel=bool(settings.get("per_channel", False)),
+            keep_fp32=settings.get("keep_fp32", ()),
+        )
+    finally:
+        fused.unlink(missing_ok=True)
+
+
+def export_runtime(model: AffectNet, out: Path, topic_texts: Sequence[tuple[str, str]]) -> None:
+    """Write ``model.onnx`` (int8) and ``model_fp32.onnx`` into the run folder ``out``.
+
+    ``out`` must already hold ``tokenizer.json`` and ``config.json``. The int8 model's
+    embeddings of ``topic_texts`` (text, topic) choose the ``topic_similarity`` that goes
+    into ``config.json``, with the quantization settings.
+    """
+    from escalate.affect.onnx import OnnxAffectModel
+
+    export_onnx(model, out / "model_fp32.onnx")
+    build_runtime(out / "model_fp32.onnx", out / "model.onnx", QUANTIZATION)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["outputs"] = list(OUTPUT_NAMES)
+    config["quantization"] = dict(QUANTIZATION)
+    runtime = OnnxAffectModel(out, threads=1)
+    if topic_texts:
+        vectors = runtime.embed([t for t, _ in topic_texts])
+        config["topic_similarity"] = choose_topic_similarity(vectors, [k for _, k in topic_texts])
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def export_run(run_dir: Path, data_dir: Path | None = None) -> Path:
+    """Export the runtime model again from a run folder's fp32 weights.
+
+    For a run trained before a change to the export (quantization, outputs): the weights,
+    tokenizer and thresholds stay; ``model.onnx``, ``model_fp32.onnx`` and the export
+    fields of ``config.json`` are written again. Returns ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    model, _, _ = load_torch_model(run_dir)
+    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
+    rows = read_bitext(data_dir or default_data_dir())
+    by_index = {r.index: r for r in rows}
+    dev = [by_index[i] for i in split["bitext"]["dev"]]
+    export_runtime(model, run_dir, [(r.text, r.intent) for r in dev])
+    return run_dir
 
 
 def _write_outputs(
@@ -394,6 +517,7 @@ def _write_outputs(
     thresholds: np.ndarray,
     metrics: dict[str, Any],
     out: Path,
+    topic_texts: Sequence[tuple[str, str]],
 ) -> None:
     from safetensors.torch import save_file
 
@@ -401,8 +525,6 @@ def _write_outputs(
     (out / "fp32").mkdir(exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / "fp32" / "model.safetensors"))
-    export_onnx(model, out / "model_fp32.onnx")
-    quantize(out / "model_fp32.onnx", out / "model.onnx")
     backend = tokenizer.backend_tokenizer
     backend.no_truncation()
     backend.no_padding()
@@ -428,6 +550,7 @@ def _write_outputs(
         "dev_metrics": metrics,
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    export_runtime(model, out, topic_texts)
 
 
 # --------------------------------------------------------------------------- training
@@ -544,6 +667,8 @@ def train_affect(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     (out / "split.json").write_text(
         json.dumps({"seed": cfg.seed, "bitext": split_ids}) + "\n", encoding="utf-8"
     )
+    by_index = {r.index: r for r in read_bitext(cfg.data_dir)}
+    topic_texts = [(by_index[i].text, by_index[i].intent) for i in split_ids["dev"]]
     log(f"{len(examples)} training examples; base model {base_model_path()}")
     log_path = out / "train_log.jsonl"
     log_path.write_text("", encoding="utf-8")
@@ -567,7 +692,9 @@ def train_affect(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
         metrics = {"stage": "multi-task", "epoch": epoch, "loss": loss, **dev}
         record(metrics)
         final.update(metrics)
-        _write_outputs(model, tokenizer, cfg, thresholds, metrics, out / f"epoch{epoch}")
+        _write_outputs(
+            model, tokenizer, cfg, thresholds, metrics, out / f"epoch{epoch}", topic_texts
+        )
         for name in ("model.onnx", "model_fp32.onnx", "tokenizer.json", "config.json"):
             shutil.copy2(out / f"epoch{epoch}" / name, out / name)
         (out / "fp32").mkdir(exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from escalate.cli.affect import classify, train
+from escalate.cli.affect import classify, export, train
 from escalate.cli.engine import check, decide, signals
 from escalate.cli.replay import compare, replay, sweep
 from escalate.cli.tune import tune
@@ -27,6 +27,7 @@ app.command()(sweep)
 app.command()(tune)
 app.command()(classify)
 app.command()(train)
+app.command()(export)
 
 
 def main() -> None:

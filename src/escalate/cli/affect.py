@@ -15,7 +15,7 @@ from rich.markup import escape
 from escalate.cli._io import err, open_input
 from escalate.errors import AffectModelError, MissingExtraError
 
-__all__ = ["classify", "train"]
+__all__ = ["classify", "export", "train"]
 
 _TRAIN_MODULES = (
     "torch",
@@ -177,3 +177,31 @@ def train(
         progress=progress,
     )
     train_affect(config, log=lambda message: err.print(message, markup=False))
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder written by escalate train.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder (default: $ESCALATE_DATA or ../shared/data)."),
+    ] = None,
+) -> None:
+    """Export a trained run's runtime model again (ONNX, int8) from its fp32 weights."""
+    for name in ("fp32/model.safetensors", "config.json", "tokenizer.json", "split.json"):
+        if not (run / name).is_file():
+            err.print(f"[red]error:[/] {run} lacks {name}; is it a run folder of escalate train?")
+            raise typer.Exit(2)
+    try:
+        from escalate.affect.train import export_run
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
+            raise MissingExtraError("training", "train") from exc
+        raise
+    export_run(run, data)
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    size = (run / "model.onnx").stat().st_size / 1e6
+    err.print(
+        f"wrote {run / 'model.onnx'} ({size:.1f} MB); "
+        f"topic similarity {config.get('topic_similarity')}",
+        markup=False,
+    )
