@@ -63,7 +63,8 @@ HUMAN_KEYWORDS = re.compile(
 def onnx_system(model_dir: Path, threads: int | None) -> tuple[Callable[..., Predictions], Any]:
     from escalate.affect.onnx import OnnxAffectModel
 
-    model = OnnxAffectModel.from_path(model_dir, threads=threads)
+    # no cache: every call runs the model, so repeated texts cannot flatter the timings
+    model = OnnxAffectModel.from_path(model_dir, threads=threads, cache_size=0)
 
     def predict(texts: Sequence[str], batch_size: int = 32) -> Predictions:
         # The engine scores each text alone (exact and repeatable, see OnnxAffectModel), and
@@ -177,6 +178,7 @@ class Eval:
         split = bitext_split(read_bitext(data), seed=seed)
         self.bx_texts = [r.text for r in split["test"]]
         self.bx_gold = np.array([r.intent == BITEXT_HUMAN_INTENT for r in split["test"]])
+        self.bx_intents = [r.intent for r in split["test"]]
         self.bx_reported = {
             intent: [r.text for r in split["reported"] if r.intent == intent]
             for intent in BITEXT_REPORTED_INTENTS
@@ -263,6 +265,36 @@ def batch_consistency(model_dir: Path, texts: Sequence[str], threads: int | None
         + "; ".join(parts)
         + "."
     )
+
+
+def topic_matching(model_dir: Path, ev: Eval, threads: int | None) -> str:
+    """Same-problem matching of the model's embeddings against the hashing embedder.
+
+    Every pair of Bitext held-out texts; truth: the two texts have the same intent.
+    """
+    from escalate.affect.embedding import HashingEmbedder, topic_pairs, topic_similarity_for
+    from escalate.affect.onnx import OnnxAffectModel
+
+    model = OnnxAffectModel.from_path(model_dir, threads=threads)
+    if not model.has_embeddings:
+        return "Topic matching: the model has no embedding output."
+    hashing = HashingEmbedder()
+    lines = [
+        f"Topic matching (every pair of the {len(ev.bx_texts)} Bitext held-out texts; "
+        "a pair is the same problem when both texts have the same intent; the model's "
+        "threshold was chosen on Bitext dev):",
+        "",
+        "| embedder | threshold | precision | recall | F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, embedder in (("int8 ONNX embedding", model), ("hashed words (no model)", hashing)):
+        threshold = topic_similarity_for(embedder)
+        m = topic_pairs(embedder.embed(ev.bx_texts), ev.bx_intents, threshold)
+        lines.append(
+            f"| {name} | {threshold:.2f} | {100 * m['precision']:.1f} "
+            f"| {100 * m['recall']:.1f} | {100 * m['f1']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- speed
@@ -386,7 +418,7 @@ def render(
             f"| {name} | {s['load_s']:.2f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} "
             f"| {s['tput']:.0f} | {s['rss_mb']:.0f} |"
         )
-    lines += ["", meta["consistency"], "", meta["notes"], ""]
+    lines += ["", meta["consistency"], "", meta["topics"], "", meta["notes"], ""]
     return "\n".join(lines)
 
 
@@ -458,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: scored in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     consistency = batch_consistency(args.model, ev.ge_texts[:500], args.threads)
+    topics = topic_matching(args.model, ev, args.threads)
 
     speed: dict[str, dict[str, Any]] = {}
     if not args.no_speed:
@@ -483,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "size": f"{size / 1e6:.1f} MB",
         "fp32": rel(args.fp32) if have_fp32 else "absent",
         "consistency": consistency,
+        "topics": topics,
         "notes": NOTES.format(
             ambiguous=ev.ge_ambiguous,
             total=len(ev.ge_texts),
