@@ -198,3 +198,19 @@ def test_report_of_a_scored_policy_shows_calibration(tmp_path: Path) -> None:
     page = (out / "index.html").read_text()
     assert "<h2>Calibration</h2>" in page and "score.escalation: ECE" in page
     assert (out / "reliability.png").stat().st_size > 1000
+
+
+def test_cli_replay_batches_the_model_on_request(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(
+        '{"id": "c1", "turns": [{"role": "user", "text": "get me a real person now"}]}\n'
+        '{"id": "c2", "turns": [{"role": "user", "text": "thanks, that solved it"}]}\n'
+    )
+    args = ["replay", str(path), "--workers", "1"]
+    batched = cli.invoke(app, [*args, "--affect-batch", "16"])
+    assert batched.exit_code == 0, batched.output
+    metrics = json.loads(batched.stdout[batched.stdout.index("{") : batched.stdout.rindex("}") + 1])
+    assert metrics["conversations"] == 2 and metrics["escalated"] == 1
+    refused = cli.invoke(app, [*args, "--affect-batch", "0"])
+    assert refused.exit_code == 2
+    assert "--affect-batch" in refused.output

@@ -147,3 +147,16 @@ def test_every_conversation_is_counted_once(spec: list[tuple[str, list[str]]], c
     assert len(results) == sum(1 for r in records if r.conversation is not None)
     assert runner.stats["conversations"] + runner.stats["rejected"] == len(records)
     assert sum(r.user_turns for r in results) == sum(len(t) for k, t in spec if k == "ok")
+
+
+def test_batched_scoring_gives_the_same_results_with_one_and_two_workers() -> None:
+    data = corpus() * 3
+    one, _ = collect(Runner("default", workers=1, chunk_size=4, affect_batch=8).run(data))
+    two, _ = collect(Runner("default", workers=2, chunk_size=4, affect_batch=8).run(data))
+    assert outcomes(one) == outcomes(two)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_affect_batch_must_be_a_positive_integer(bad: object) -> None:
+    with pytest.raises(ValueError, match="affect_batch"):
+        Runner("default", workers=1, affect_batch=bad)  # type: ignore[arg-type]

@@ -40,6 +40,15 @@ WorkersOption = Annotated[
     int | None,
     typer.Option("--workers", "-w", min=1, help="Worker processes (default: every core)."),
 ]
+AffectBatchOption = Annotated[
+    int,
+    typer.Option(
+        "--affect-batch",
+        min=1,
+        help="Messages per affect-model call. 1 (default) reproduces live decisions exactly; "
+        "32 is faster, but int8 noise lets a score depend on its batch.",
+    ),
+]
 FormatOption = Annotated[
     str | None, typer.Option("--format", help="jsonl or csv (default: from the file).")
 ]
@@ -161,6 +170,7 @@ def replay(
     ] = None,
     workers: WorkersOption = None,
     no_affect: NoAffectOption = False,
+    affect_batch: AffectBatchOption = 1,
     format: FormatOption = None,
     column: ColumnOption = None,
     sweep_rule: Annotated[
@@ -194,6 +204,7 @@ def replay(
             history=history,
             keep_signals=report is not None,
             progress=progress,
+            affect_batch=affect_batch,
         )
     except (PolicyError, AffectModelError, ValueError) as exc:
         raise _fail(exc) from None
@@ -265,6 +276,7 @@ def compare(
     ] = None,
     workers: WorkersOption = None,
     no_affect: NoAffectOption = False,
+    affect_batch: AffectBatchOption = 1,
     format: FormatOption = None,
     column: ColumnOption = None,
     limit: Annotated[
@@ -288,6 +300,7 @@ def compare(
             affect=None if no_affect else "default",
             workers=workers,
             progress=progress,
+            affect_batch=affect_batch,
         )
     except (PolicyError, AffectModelError, InputError, ValueError) as exc:
         raise _fail(exc) from None
@@ -358,6 +371,7 @@ def sweep(
     ] = None,
     workers: WorkersOption = None,
     no_affect: NoAffectOption = False,
+    affect_batch: AffectBatchOption = 1,
     format: FormatOption = None,
     column: ColumnOption = None,
     bot_cost: BotCost = None,
@@ -379,6 +393,7 @@ def sweep(
             workers=workers,
             keep_signals=True,
             progress=progress,
+            affect_batch=affect_batch,
         )
         results = [r for r in runner.run(make()) if isinstance(r, ConversationResult)]
         costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)
