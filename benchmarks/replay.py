@@ -22,7 +22,8 @@ top 10 %, the operating point at which the data README quotes VADER. Baselines:
 ``baseline_*`` policies, VADER ("escalate when any user turn has compound <= t", score =
 minus the lowest compound) and, on BETOLD, the count of failure intents over the whole
 dialogue. Throughput replays USS MWOZ + SGD with the default policy and the shipped
-model, uncached, with 1 and 2 worker processes (start-up included).
+model, with 1 and 2 worker processes (start-up included), scoring each message alone and
+in batches of 32.
 """
 
 from __future__ import annotations
@@ -163,17 +164,37 @@ def betold_section(path: Path, title: str) -> tuple[str, float | None]:
     return text, phone_auc
 
 
-def throughput(paths: list[Path]) -> list[tuple[int, int, float]]:
+def throughput(paths: list[Path]) -> tuple[list[tuple[int, int, int, float]], str]:
+    """Replay with 1 and 2 workers, scoring messages alone and in batches of 32.
+
+    Returns rows (affect batch, workers, user turns, seconds) and a sentence on how many
+    conversations the batched replay decides differently from the exact one.
+    """
     data = [c for p in paths for c in load(p)]
-    out = []
-    for workers in (1, 2):
-        runner = Runner("default", workers=workers, progress=False)
-        start = time.perf_counter()
-        results, _ = collect(runner.run(data))
-        seconds = time.perf_counter() - start
-        turns = sum(r.user_turns for r in results)
-        out.append((workers, turns, seconds))
-    return out
+    texts = [t.text for c in data for t in c.turns if t.role == "user" and t.text]
+    rows, outcomes = [], {}
+    for batch in (1, 32):
+        for workers in (1, 2):
+            runner = Runner("default", workers=workers, progress=False, affect_batch=batch)
+            start = time.perf_counter()
+            results, _ = collect(runner.run(data))
+            seconds = time.perf_counter() - start
+            rows.append((batch, workers, sum(r.user_turns for r in results), seconds))
+            outcomes[batch] = [
+                (r.escalated, r.first_escalation_user_turn,
+                 r.first_escalation.rule if r.first_escalation else None)
+                for r in results
+            ]  # fmt: skip
+    changed = sum(a != b for a, b in zip(outcomes[1], outcomes[32], strict=True))
+    repeats = 1 - len(set(texts)) / len(texts)
+    note = (
+        f"{100 * repeats:.0f} % of these user messages repeat an earlier one, and the model's "
+        "text cache (on by default) answers them when messages are scored alone; batched "
+        "scoring keeps no cache. With batches of 32, int8 noise moves scores: "
+        f"{changed} of {len(data):,} conversations get another first escalation (turn, "
+        "rule, or none) than when each message is scored alone, as a live session does."
+    )
+    return rows, note
 
 
 def main() -> None:
@@ -207,17 +228,21 @@ def main() -> None:
     ]  # fmt: skip
     if not args.skip_throughput:
         load_before = os.getloadavg()[0]
-        rows = throughput([OUT / "uss_mwoz.jsonl", OUT / "uss_sgd.jsonl"])
+        rows, note = throughput([OUT / "uss_mwoz.jsonl", OUT / "uss_sgd.jsonl"])
         load_after = os.getloadavg()[0]
-        lines = ["| workers | user turns | seconds | user turns/s |", "|---|---|---|---|"]
-        lines += [f"| {w} | {t:,} | {s:.1f} | {t / s:,.0f} |" for w, t, s in rows]
-        parts.append("**Throughput** — default policy, shipped model, USS MWOZ + SGD, "
-                     f"uncached, worker start-up included; 1-minute load average {load_before:.1f} "
-            f"before and {load_after:.1f} after on {os.cpu_count()} cores (other jobs running "
-            "on the machine make these figures pessimistic).\n\n" + "\n".join(lines))  # fmt: skip
+        lines = ["| messages per model call | workers | user turns | seconds | user turns/s |",
+                 "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {b} | {w} | {t:,} | {s:.1f} | {t / s:,.0f} |" for b, w, t, s in rows]
+        parts.append("**Throughput** — default policy, shipped model, USS MWOZ + SGD, worker "
+                     f"start-up included; 1-minute load average {load_before:.1f} before and "
+                     f"{load_after:.1f} after on {os.cpu_count()} cores. `--affect-batch 1` "
+                     "(the default) scores each message alone; `--affect-batch 32` batches "
+                     f"messages across conversations. {note}\n\n" + "\n".join(lines))  # fmt: skip
+        exact = next(t / s for b, w, t, s in rows if (b, w) == (1, 2))
+        batched = next(t / s for b, w, t, s in rows if (b, w) == (32, 2))
         targets.append(
-            f"- Throughput target (≥ 1,000 user turns/s): {rows[-1][1] / rows[-1][2]:,.0f} "
-            f"with 2 workers on {os.cpu_count()} cores."
+            f"- Throughput target (≥ 1,000 user turns/s): {exact:,.0f} with 2 workers scoring "
+            f"each message alone, {batched:,.0f} with batches of 32, on {os.cpu_count()} cores."
         )
     body = "\n\n".join(
         [
