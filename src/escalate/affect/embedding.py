@@ -104,12 +104,7 @@ def topic_pairs(vectors: np.ndarray, topics: Sequence[str], threshold: float) ->
     vectors reaches ``threshold``; the truth is whether their ``topics`` are equal.
     """
     sims, same = _pairs(vectors, topics)
-    pred = sims >= threshold
-    tp, fp, fn = (
-        float(np.sum(pred & same)),
-        float(np.sum(pred & ~same)),
-        float(np.sum(~pred & same)),
-    )
+    tp, fp, fn = _counts(sims >= threshold, same)
     return {
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
@@ -122,10 +117,7 @@ def choose_topic_similarity(vectors: np.ndarray, topics: Sequence[str]) -> float
     sims, same = _pairs(vectors, topics)
     best, best_f1 = 0.5, -1.0
     for threshold in np.round(np.arange(0.05, 1.0, 0.01), 2):
-        pred = sims >= threshold
-        f1 = _f1(
-            float(np.sum(pred & same)), float(np.sum(pred & ~same)), float(np.sum(~pred & same))
-        )
+        f1 = _f1(*_counts(sims >= threshold, same))
         if f1 > best_f1:
             best, best_f1 = float(threshold), f1
     return best
@@ -137,6 +129,11 @@ def _pairs(vectors: np.ndarray, topics: Sequence[str]) -> tuple[np.ndarray, np.n
     sims = (vectors @ vectors.T)[upper]
     same = (labels[:, None] == labels[None, :])[upper]
     return sims, same
+
+
+def _counts(pred: np.ndarray, same: np.ndarray) -> tuple[float, float, float]:
+    """True positives, false positives and false negatives of ``pred`` against ``same``."""
+    return float(np.sum(pred & same)), float(np.sum(pred & ~same)), float(np.sum(~pred & same))
 
 
 def _f1(tp: float, fp: float, fn: float) -> float:

@@ -10,7 +10,7 @@ After every epoch the model is scored on the dev splits, the per-emotion thresho
 chosen on GoEmotions dev, and the run folder receives:
 
 ``model.onnx``
-    int8 ONNX graph (ONNX Runtime's fused transformer kernels, dynamic quantization):
+    int8 ONNX graph (dynamic quantization as set in :data:`QUANTIZATION`):
     ``input_ids``, ``attention_mask`` in; ``sentiment_logits``, ``emotion_logits``,
     ``human_request_logit`` and ``embedding`` (the L2-normalised pooled encoder state) out.
 ``model_fp32.onnx``, ``fp32/model.safetensors``
@@ -57,6 +57,7 @@ from escalate.affect.data import (
     BITEXT_HUMAN_INTENT,
     EXTRA_HUMAN_NEGATIVES,
     EXTRA_HUMAN_POSITIVES,
+    BitextRow,
     bitext_split,
     default_data_dir,
     read_bitext,
@@ -344,8 +345,7 @@ def _dev_metrics(
     thresholds = choose_thresholds(emo, targets)
     gold = [(i, r.sentiment) for i, r in enumerate(dev) if r.sentiment is not None]
     sent_acc = float(np.mean([SENTIMENT_LABELS[int(np.argmax(sent[i]))] == g for i, g in gold]))
-    rows = {r.index: r for r in read_bitext(cfg.data_dir)}
-    bdev = [rows[i] for i in split_ids["dev"]]
+    bdev = _bitext_rows(cfg.data_dir, split_ids["dev"])
     _, _, human = predict_torch(model, tokenizer, [r.text for r in bdev], cfg.max_length)
     y = np.array([r.intent == BITEXT_HUMAN_INTENT for r in bdev])
     pred = human >= 0.5
@@ -503,11 +503,15 @@ def export_run(run_dir: Path, data_dir: Path | None = None) -> Path:
     run_dir = Path(run_dir)
     model, _, _ = load_torch_model(run_dir)
     split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
-    rows = read_bitext(data_dir or default_data_dir())
-    by_index = {r.index: r for r in rows}
-    dev = [by_index[i] for i in split["bitext"]["dev"]]
+    dev = _bitext_rows(data_dir or default_data_dir(), split["bitext"]["dev"])
     export_runtime(model, run_dir, [(r.text, r.intent) for r in dev])
     return run_dir
+
+
+def _bitext_rows(data_dir: Path, ids: Sequence[int]) -> list[BitextRow]:
+    """The Bitext rows with these row ids (as kept in ``split.json``), in that order."""
+    by_index = {r.index: r for r in read_bitext(data_dir)}
+    return [by_index[i] for i in ids]
 
 
 def _write_outputs(
@@ -667,8 +671,7 @@ def train_affect(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     (out / "split.json").write_text(
         json.dumps({"seed": cfg.seed, "bitext": split_ids}) + "\n", encoding="utf-8"
     )
-    by_index = {r.index: r for r in read_bitext(cfg.data_dir)}
-    topic_texts = [(by_index[i].text, by_index[i].intent) for i in split_ids["dev"]]
+    topic_texts = [(r.text, r.intent) for r in _bitext_rows(cfg.data_dir, split_ids["dev"])]
     log(f"{len(examples)} training examples; base model {base_model_path()}")
     log_path = out / "train_log.jsonl"
     log_path.write_text("", encoding="utf-8")
