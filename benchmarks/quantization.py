@@ -23,6 +23,7 @@ with ``*``). Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import replace_section  # noqa: E402
 
+from affect import f1, macro_f1_multilabel  # noqa: E402
 from escalate.affect.base import EMOTION_LABELS  # noqa: E402
 from escalate.affect.data import (  # noqa: E402
     BITEXT_HUMAN_INTENT,
@@ -106,21 +108,16 @@ class DevSets:
         self.bt_y = np.array([r.intent == BITEXT_HUMAN_INTENT for r in dev])
 
 
-def _f1(pred: np.ndarray, gold: np.ndarray) -> float:
-    tp = float(np.sum(pred & gold))
-    return 2 * tp / (2 * tp + float(np.sum(pred & ~gold)) + float(np.sum(~pred & gold)) or 1)
-
-
 def score(folder: Path, dev: DevSets) -> dict[str, Any]:
     model = OnnxAffectModel(folder, threads=1, cache_size=0)
     sent, emo, human = model.predict_arrays(dev.ge_texts)
     _, _, bt_human = model.predict_arrays(dev.bt_texts)
-    pred = emo >= model.emotion_thresholds
-    macro = float(np.mean([_f1(pred[:, k], dev.ge_y[:, k]) for k in range(pred.shape[1])]))
+    macro = macro_f1_multilabel(emo, dev.ge_y, model.emotion_thresholds)
     labels = model.sentiment_labels
     sent_acc = float(np.mean([labels[int(np.argmax(sent[i]))] == g for i, g in dev.sentiment]))
     flagged = bt_human >= model.human_request_threshold
-    recall = float(np.sum(flagged & dev.bt_y) / max(1, np.sum(dev.bt_y)))
+    tp, fp, fn = (float(np.sum(flagged & dev.bt_y)), float(np.sum(flagged & ~dev.bt_y)),
+                  float(np.sum(~flagged & dev.bt_y)))  # fmt: skip
     times = []
     for text in dev.ge_texts[:600]:
         start = time.perf_counter()
@@ -129,8 +126,8 @@ def score(folder: Path, dev: DevSets) -> dict[str, Any]:
     return {
         "macro_f1": macro,
         "sent_acc": sent_acc,
-        "hr_recall": recall,
-        "hr_f1": _f1(flagged, dev.bt_y),
+        "hr_recall": tp / (tp + fn) if tp + fn else 0.0,
+        "hr_f1": f1(tp, fp, fn),
         "sent": sent,
         "emo": emo,
         "human": np.concatenate([human, bt_human]),
@@ -199,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fp32 = args.run / "model_fp32.onnx"
     if not fp32.is_file():
         parser.error(f"{args.run} has no model_fp32.onnx; train or export a run first")
-    config = (args.run / "config.json").read_text(encoding="utf-8")
-    seed = int(__import__("json").loads(config).get("training", {}).get("seed", 13))
+    config = json.loads((args.run / "config.json").read_text(encoding="utf-8"))
+    seed = int(config.get("training", {}).get("seed", 13))
     dev = DevSets(args.data or default_data_dir(), seed)
     candidates = {"fp32 (no quantization)": None, **CANDIDATES}
     chosen = next((n for n, s in CANDIDATES.items() if s == QUANTIZATION), None)
