@@ -6,6 +6,7 @@ def test_public_surface_is_what_we_think_it_is() -> None:
     public = {name for name in dir(escalate) if not name.startswith("_")} | {"__version__"}
     modules = {
         "affect",
+        "calibration",
         "engine",
         "errors",
         "models",
