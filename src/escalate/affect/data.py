@@ -17,10 +17,14 @@ import csv
 import os
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from escalate.affect.base import EMOTION_LABELS, SENTIMENT_LABELS
+from escalate.affect.base import EMOTION_LABELS, SENTIMENT_LABELS, MessageContext
+
+_T = TypeVar("_T")
 
 __all__ = [
     "BITEXT_HUMAN_INTENT",
@@ -30,13 +34,19 @@ __all__ = [
     "GROUP_LABELS",
     "TWEETEVAL_EMOTION_LABELS",
     "TWEETEVAL_EMOTION_MAP",
+    "TWEETEVAL_EMOTION_SENTIMENT",
+    "USS_DOMAINS",
     "BitextRow",
     "GoEmotionsRow",
+    "UssDialogue",
+    "UssTurn",
     "bitext_split",
     "default_data_dir",
     "read_bitext",
     "read_goemotions",
     "read_tweeteval",
+    "read_uss",
+    "uss_split",
 ]
 
 #: GoEmotions sentiment groups, in ``goemotions/group/labels.txt`` order.
@@ -60,6 +70,17 @@ TWEETEVAL_EMOTION_MAP: dict[str, tuple[str, ...]] = {
     "optimism": ("optimism", "desire", "caring", "approval", "relief"),
     "sadness": ("sadness", "grief", "disappointment", "remorse", "fear", "nervousness"),
 }
+
+#: The sentiment each TweetEval emotion class carries (it has no neutral class).
+TWEETEVAL_EMOTION_SENTIMENT: dict[str, str] = {
+    "anger": "negative",
+    "joy": "positive",
+    "optimism": "positive",
+    "sadness": "negative",
+}
+
+#: User Satisfaction Simulation corpora (``uss/<name>.txt``), by domain name.
+USS_DOMAINS: dict[str, str] = {"mwoz": "MWOZ.txt", "sgd": "SGD.txt"}
 
 #: Human requests written for this project to widen the Bitext phrasing (training only).
 EXTRA_HUMAN_POSITIVES: tuple[str, ...] = (
@@ -163,11 +184,68 @@ class GoEmotionsRow:
 
 @dataclass(frozen=True, slots=True)
 class BitextRow:
-    """One Bitext utterance; ``index`` is its 0-based row in the CSV."""
+    """One Bitext utterance; ``index`` is its 0-based row in the CSV; ``tags`` are Bitext's
+    language-variation letters (``W``: offensive words, ``Z``: typos, ``Q``: colloquial...)."""
 
     index: int
     text: str
     intent: str
+    tags: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UssTurn:
+    """One turn of a USS dialogue: ``role`` is ``user`` or ``bot``; ``ratings`` are the
+    annotators' 1-5 satisfaction ratings of a user turn (empty for bot turns)."""
+
+    role: str
+    text: str
+    intent: str
+    ratings: tuple[float, ...] = ()
+
+    @property
+    def dissatisfied_share(self) -> float | None:
+        """Share of annotators who rated this user turn 2 or lower, or ``None`` unrated."""
+        if not self.ratings:
+            return None
+        return sum(r <= 2 for r in self.ratings) / len(self.ratings)
+
+    @property
+    def mean_rating(self) -> float | None:
+        """Mean annotator rating, or ``None`` for an unrated turn."""
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+
+@dataclass(frozen=True, slots=True)
+class UssDialogue:
+    """One USS dialogue: ``domain`` (``mwoz`` or ``sgd``), its 0-based ``index`` in the
+    file, and its turns (the final ``OVERALL`` rating is not a turn)."""
+
+    domain: str
+    index: int
+    turns: tuple[UssTurn, ...]
+
+    @property
+    def id(self) -> str:
+        return f"uss-{self.domain}-{self.index:04d}"
+
+    @property
+    def needs_human(self) -> bool:
+        """True when some user turn has a mean rating of 2 or lower."""
+        return any(t.mean_rating is not None and t.mean_rating <= 2 for t in self.turns)
+
+    def rated_turns(self) -> Iterator[tuple[UssTurn, MessageContext]]:
+        """Each rated user turn with text, and what came before it: the bot's previous
+        message and the customer's previous message."""
+        bot: str | None = None
+        user: str | None = None
+        for turn in self.turns:
+            if turn.role == "bot":
+                bot = turn.text or None
+                continue
+            if turn.text and turn.ratings:
+                yield turn, MessageContext(bot=bot, user=user)
+            user = turn.text or user
 
 
 def default_data_dir() -> Path:
@@ -214,7 +292,7 @@ def read_bitext(data_dir: Path) -> list[BitextRow]:
     path = Path(data_dir) / "bitext" / "customer_support_6k.csv"
     with path.open(encoding="utf-8", newline="") as fh:
         return [
-            BitextRow(i, row["instruction"].strip(), row["intent"])
+            BitextRow(i, row["instruction"].strip(), row["intent"], row.get("tags") or "")
             for i, row in enumerate(csv.DictReader(fh))
         ]
 
@@ -237,12 +315,69 @@ def bitext_split(
         if intent in BITEXT_REPORTED_INTENTS:
             out["reported"].extend(group)
             continue
-        rng.shuffle(group)
-        n_test = round(len(group) * test)
-        n_dev = round(len(group) * dev)
-        out["test"].extend(group[:n_test])
-        out["dev"].extend(group[n_test : n_test + n_dev])
-        out["train"].extend(group[n_test + n_dev :])
+        _deal(group, rng, dev, test, out)
     for key in out:
         out[key].sort(key=lambda r: r.index)
+    return out
+
+
+def _deal(
+    group: list[_T], rng: random.Random, dev: float, test: float, out: dict[str, list[_T]]
+) -> None:
+    """Shuffle ``group`` and deal it into ``out``'s test, dev and train lists."""
+    rng.shuffle(group)
+    n_test = round(len(group) * test)
+    n_dev = round(len(group) * dev)
+    out["test"].extend(group[:n_test])
+    out["dev"].extend(group[n_test : n_test + n_dev])
+    out["train"].extend(group[n_test + n_dev :])
+
+
+def read_uss(data_dir: Path, domain: str) -> list[UssDialogue]:
+    """The dialogues of one User Satisfaction Simulation corpus (``mwoz`` or ``sgd``).
+
+    Lines are ``ROLE<TAB>text<TAB>action<TAB>sat1,sat2,...``; dialogues are separated by
+    blank lines; the ``USER<TAB>OVERALL`` line rates the whole dialogue and is skipped.
+    """
+    if domain not in USS_DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(USS_DOMAINS)}, got {domain!r}")
+    path = Path(data_dir) / "uss" / USS_DOMAINS[domain]
+    dialogues: list[UssDialogue] = []
+    block: list[UssTurn] = []
+
+    def close() -> None:
+        if block:
+            dialogues.append(UssDialogue(domain, len(dialogues), tuple(block)))
+            block.clear()
+
+    with path.open(encoding="utf-8") as stream:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                close()
+                continue
+            role, text, action, sats = [*line.split("\t"), "", "", ""][:4]
+            if role == "USER" and text == "OVERALL":
+                continue
+            ratings = (
+                tuple(float(x) for x in sats.split(",") if x.strip()) if role == "USER" else ()
+            )
+            block.append(
+                UssTurn("user" if role == "USER" else "bot", text.strip(), action.strip(), ratings)
+            )
+    close()
+    return dialogues
+
+
+def uss_split(
+    dialogues: list[UssDialogue], *, seed: int = 13, dev: float = 0.15, test: float = 0.15
+) -> dict[str, list[UssDialogue]]:
+    """Seeded train/dev/test split of one USS corpus by dialogue, stratified by whether
+    the dialogue needed a human (so each split keeps the corpus's rate)."""
+    out: dict[str, list[UssDialogue]] = {"train": [], "dev": [], "test": []}
+    rng = random.Random(f"{seed}-{dialogues[0].domain if dialogues else ''}")
+    for needs in (True, False):
+        _deal([d for d in dialogues if d.needs_human == needs], rng, dev, test, out)
+    for key in out:
+        out[key].sort(key=lambda d: d.index)
     return out
