@@ -14,7 +14,12 @@ import pytest
 import escalate
 
 #: Modules that need an optional extra (torch) to import.
-OPTIONAL = {"escalate.affect.train"}
+OPTIONAL = {
+    "escalate.affect.train.export",
+    "escalate.affect.train.fit",
+    "escalate.affect.train.network",
+    "escalate.affect.train.run",
+}
 
 
 def modules() -> list[str]:

@@ -1,24 +1,34 @@
 """The contract between the engine and any affect model.
 
 An affect model scores user messages: sentiment (negative / neutral / positive), the 28
-GoEmotions emotions, and the probability that the customer is asking for a human. The
-engine only depends on :class:`AffectModel`; the shipped ONNX model is one
-implementation, and a test double or a team's own model is another.
+GoEmotions emotions, the probability that the customer is asking for a human and, for a
+model that reads context, the probability that the customer is dissatisfied with how they
+are being served and that they are in a vulnerable situation (distress). The engine only
+depends on :class:`AffectModel`; the shipped ONNX model is one implementation, and a test
+double or a team's own model is another.
+
+A model that reads what came before a message also implements
+:class:`ContextualAffectModel`: the engine then passes, with each customer message, the
+bot's previous message and the customer's previous message (a :class:`MessageContext`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CONTEXT_HEADS",
     "EMOTION_GROUPS",
     "EMOTION_LABELS",
     "SENTIMENT_LABELS",
     "AffectModel",
     "AffectScores",
+    "ContextualAffectModel",
+    "MessageContext",
     "affect_signals",
 ]
 
@@ -32,6 +42,9 @@ EMOTION_LABELS: tuple[str, ...] = (
     "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
 )  # fmt: skip
 
+#: The heads that read a message together with what came before it.
+CONTEXT_HEADS: tuple[str, ...] = ("human_request", "dissatisfaction", "distress")
+
 #: Emotion groups a contact centre acts on; each group's score is the highest of its members.
 EMOTION_GROUPS: dict[str, tuple[str, ...]] = {
     "frustration": ("anger", "annoyance", "disappointment", "disapproval", "disgust"),
@@ -44,12 +57,15 @@ EMOTION_GROUPS: dict[str, tuple[str, ...]] = {
 class AffectScores(BaseModel):
     """Scores for one text; every value is a probability in [0, 1].
 
+    ``dissatisfaction`` and ``distress`` are ``None`` for a model without those heads.
+
     Examples
     --------
     >>> s = AffectScores(sentiment={"negative": 0.8, "neutral": 0.15, "positive": 0.05},
-    ...                  emotions={"anger": 0.7}, human_request=0.1)
-    >>> round(affect_signals(s)["mood.frustration"], 2)
-    0.7
+    ...                  emotions={"anger": 0.7}, human_request=0.1, dissatisfaction=0.9)
+    >>> signals = affect_signals(s)
+    >>> round(signals["mood.frustration"], 2), signals["dissatisfaction"], signals["distress"]
+    (0.7, 0.9, None)
     """
 
     model_config = ConfigDict(frozen=True)
@@ -57,7 +73,24 @@ class AffectScores(BaseModel):
     sentiment: dict[str, float]
     emotions: dict[str, float]
     human_request: float = Field(ge=0.0, le=1.0)
+    dissatisfaction: float | None = Field(default=None, ge=0.0, le=1.0)
+    distress: float | None = Field(default=None, ge=0.0, le=1.0)
     emotion_labels: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """What came just before a customer's message: the bot's previous message and the
+    customer's previous message (``None`` where there is none, or it had no text).
+
+    Examples
+    --------
+    >>> MessageContext(bot="Refunds take 5-7 days.").user is None
+    True
+    """
+
+    bot: str | None = None
+    user: str | None = None
 
 
 @runtime_checkable
@@ -71,9 +104,26 @@ class AffectModel(Protocol):
     def predict(self, texts: Sequence[str]) -> list[AffectScores]: ...
 
 
-def affect_signals(scores: AffectScores) -> dict[str, float]:
-    """Flatten one text's scores into named policy signals."""
-    out: dict[str, float] = {
+@runtime_checkable
+class ContextualAffectModel(AffectModel, Protocol):
+    """An affect model that reads each message with what came before it.
+
+    ``predict_in_context`` scores ``texts[i]`` in the context ``contexts[i]`` (``None``:
+    no context). ``prepare`` is told each bot message as it is sent, so that a model that
+    encodes messages one by one can do so before the customer answers (it may do nothing).
+    """
+
+    def predict_in_context(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> list[AffectScores]: ...
+
+    def prepare(self, texts: Sequence[str]) -> None: ...
+
+
+def affect_signals(scores: AffectScores) -> dict[str, float | None]:
+    """Flatten one text's scores into named policy signals (``None``: the model has no
+    such head)."""
+    out: dict[str, float | None] = {
         f"sentiment.{k}": float(scores.sentiment.get(k, 0.0)) for k in SENTIMENT_LABELS
     }
     for label in EMOTION_LABELS:
@@ -81,4 +131,6 @@ def affect_signals(scores: AffectScores) -> dict[str, float]:
     for group, members in EMOTION_GROUPS.items():
         out[f"mood.{group}"] = max(float(scores.emotions.get(m, 0.0)) for m in members)
     out["human_request"] = float(scores.human_request)
+    out["dissatisfaction"] = scores.dissatisfaction
+    out["distress"] = scores.distress
     return out

@@ -1,18 +1,27 @@
-"""The affect model at run time: a tokenizer, one ONNX Runtime session and numpy.
+"""The affect model at run time: a tokenizer, ONNX Runtime sessions and numpy.
 
-A model folder holds three files:
+A model folder holds:
 
 ``model.onnx``
-    Inputs ``input_ids`` and ``attention_mask`` (int64, batch x tokens); outputs
-    ``sentiment_logits`` (batch x 3), ``emotion_logits`` (batch x 28),
-    ``human_request_logit`` (batch x 1) and, optionally, ``embedding`` (batch x dim: the
-    L2-normalised mean-pooled encoder state, used to match texts by topic).
+    The message encoder. Inputs ``input_ids`` and ``attention_mask`` (int64, batch x
+    tokens); outputs ``sentiment_logits`` (batch x 3), ``emotion_logits`` (batch x 28) and
+    ``embedding`` (batch x dim: the L2-normalised mean-pooled encoder state).
+``context.onnx``
+    The context head. Inputs ``embedding`` (batch x dim, the customer's message),
+    ``context`` (batch x 2 x dim: the bot's previous message and the customer's previous
+    message) and ``context_mask`` (batch x 2); output ``context_logits`` (batch x 3:
+    human request, dissatisfaction, distress).
 ``tokenizer.json``
     A Hugging Face ``tokenizers`` file.
 ``config.json``
-    Label lists, per-emotion thresholds, the maximum length and the pooling used.
+    Label lists, the calibration of every head, per-emotion thresholds, the maximum
+    length and the pooling used.
 
-No torch, no network: loading reads these three files and nothing else.
+A folder without ``context.onnx`` whose ``model.onnx`` has a ``human_request_logit``
+output (the format of earlier escalate models) loads too: it scores messages without
+context and has no dissatisfaction or distress heads.
+
+No torch, no network: loading reads these files and nothing else.
 """
 
 from __future__ import annotations
@@ -22,23 +31,49 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from escalate.affect.base import EMOTION_LABELS, SENTIMENT_LABELS, AffectScores
+from escalate.affect.base import (
+    CONTEXT_HEADS,
+    EMOTION_LABELS,
+    SENTIMENT_LABELS,
+    AffectScores,
+    MessageContext,
+)
 from escalate.errors import AffectModelError
 
-__all__ = ["OnnxAffectModel", "default_model"]
+__all__ = ["AffectArrays", "OnnxAffectModel", "default_model"]
 
 _REQUIRED_FILES = ("model.onnx", "tokenizer.json", "config.json")
-_OUTPUTS = ("sentiment_logits", "emotion_logits", "human_request_logit")
+_MESSAGE_OUTPUTS = ("sentiment_logits", "emotion_logits")
 _EMBEDDING = "embedding"
+_LEGACY_HUMAN = "human_request_logit"
 
-#: One text's raw outputs: sentiment, emotion and human-request probabilities, and the
-#: embedding (``None`` for models without one).
-_Row = tuple[np.ndarray, np.ndarray, float, np.ndarray | None]
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """One message through the encoder: raw logits and its embedding."""
+
+    sentiment: np.ndarray
+    emotions: np.ndarray
+    embedding: np.ndarray | None
+    human_request: float | None  # a legacy model's own human-request logit
+
+
+@dataclass(frozen=True, slots=True)
+class AffectArrays:
+    """Calibrated probabilities for ``n`` texts: sentiment ``(n, 3)``, emotions ``(n, 28)``,
+    and ``(n,)`` arrays for the other heads (``None`` for a model without the head)."""
+
+    sentiment: np.ndarray
+    emotions: np.ndarray
+    human_request: np.ndarray
+    dissatisfaction: np.ndarray | None
+    distress: np.ndarray | None
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -57,51 +92,73 @@ def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-class OnnxAffectModel:
-    """Scores texts for sentiment, the 28 GoEmotions emotions and human request.
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 
-    Instances are safe to share between threads: ``predict`` keeps no per-call state on
-    the object, and ONNX Runtime sessions accept concurrent ``run`` calls.
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise AffectModelError(f"cannot load {path}: {str(exc).strip()}") from None
+
+
+class OnnxAffectModel:
+    """Scores customer messages: sentiment, the 28 GoEmotions emotions, human request and,
+    read with the messages before them, dissatisfaction and distress.
+
+    Instances are safe to share between threads: scoring keeps no per-call state on the
+    object, the caches are locked, and ONNX Runtime sessions accept concurrent ``run``
+    calls.
 
     Parameters
     ----------
     path:
-        A model folder with ``model.onnx``, ``tokenizer.json`` and ``config.json``.
+        A model folder (see the module documentation).
     threads:
         Intra-op threads for ONNX Runtime; default ``min(4, cpu_count)``.
     batch_size:
-        Largest batch sent to the session at once; longer inputs are split. The default,
-        1, scores every text on its own (see Notes).
+        Largest batch sent to the encoder at once. The default, 1, encodes every text on
+        its own (see Notes).
     cache_size:
-        How many recent texts keep their scores (least recently used go first); a text
-        seen again ("yes", "thanks", "agent") is not scored twice. ``0`` turns the cache
-        off. Only used with ``batch_size=1``, where a text's scores depend on the text
-        alone, so a cached score is exactly the score the model would give again.
+        How many recent messages keep their encoding (least recently used go first): a
+        message seen again ("yes", "thanks", the bot's "Sorry, I didn't get that") is not
+        encoded twice, and the messages before a customer's turn (its context) are
+        usually encoded already. ``0`` turns the cache off. Only used with
+        ``batch_size=1``, where an encoding depends on its text alone.
+    calibrated:
+        Apply the calibration stored in ``config.json`` (the default); ``False`` gives the
+        network's raw probabilities, for fitting a new calibration.
 
     Notes
     -----
-    The shipped weights are int8 with dynamic activation quantization: ONNX Runtime scales
-    activations per call, so a text scored inside a batch of other texts can differ from
-    the same text scored alone by quantization noise (a few hundredths on average). With
-    ``batch_size=1`` every score depends on its own text only, so a replayed conversation
-    gets exactly the scores it got live, and no later message can move an earlier score.
-    The engine relies on this. ``batch_size=32`` is about a quarter faster for bulk
-    scoring of independent texts where that does not matter.
+    The shipped encoder is int8 with dynamic activation quantization: ONNX Runtime scales
+    activations per call, so a text encoded inside a batch of other texts can differ from
+    the same text encoded alone by quantization noise. With ``batch_size=1`` every score
+    depends on its own text (and its context) only, so a replayed conversation gets
+    exactly the scores it got live, and no later message can move an earlier score. The
+    engine relies on this. The context head is fp32 and runs one message at a time.
 
-    When the model has an ``embedding`` output (the shipped one does), :meth:`embed` makes
-    it a :class:`~escalate.affect.embedding.TextEmbedder`: the engine then matches a new
-    contact's issue against earlier ones, and picks the packet's summary sentence, with
-    the model's own encoder instead of hashed words.
+    Every head is calibrated on dev data (temperature scaling for sentiment, Platt
+    scaling for the others): a human request of 0.8 means that about 80 % of messages
+    given 0.8 are requests, and a retrained model keeps that meaning.
 
     Examples
     --------
-    >>> from escalate.affect import OnnxAffectModel
+    >>> from escalate.affect import MessageContext, OnnxAffectModel
     >>> model = OnnxAffectModel.default()
-    >>> scores = model.predict_one("This is the third time I ask. Get me a person!")
-    >>> scores.human_request > 0.5
+    >>> model.predict_one("This is the third time I ask. Get me a person!").human_request > 0.5
     True
-    >>> sorted(scores.sentiment)
-    ['negative', 'neutral', 'positive']
+    >>> late = model.predict_in_context(["It's been four months."],
+    ...                                 [MessageContext(bot="Refunds take 5-7 days.")])[0]
+    >>> fact = model.predict_in_context(["It's been four months."],
+    ...                                 [MessageContext(bot="How long have you had the device?")])[0]
+    >>> late.dissatisfaction > fact.dissatisfaction
+    True
     """
 
     def __init__(
@@ -111,8 +168,8 @@ class OnnxAffectModel:
         threads: int | None = None,
         batch_size: int = 1,
         cache_size: int = 8192,
+        calibrated: bool = True,
     ) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
         from tokenizers import Tokenizer
 
         self.path = Path(path)
@@ -121,13 +178,13 @@ class OnnxAffectModel:
         for name in _REQUIRED_FILES:
             if not (self.path / name).is_file():
                 raise AffectModelError(f"affect model folder {self.path} lacks {name}")
-        if batch_size < 1:
+        if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if cache_size < 0:
+        if not isinstance(cache_size, int) or cache_size < 0:
             raise ValueError(f"cache_size must be an integer >= 0, got {cache_size!r}")
         self.batch_size = batch_size
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, _Row] = OrderedDict()
+        self._cache: OrderedDict[str, _Encoded] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.config = self._read_config(self.path / "config.json")
         self.max_length = int(self.config.get("max_length", 64))
@@ -141,6 +198,9 @@ class OnnxAffectModel:
         self.human_request_threshold = float(self.config.get("human_request_threshold", 0.5))
         #: Cosine similarity of two embeddings from which they are the same problem.
         self.topic_similarity = float(self.config.get("topic_similarity", 0.6))
+        self._calibration: dict[str, Any] = (
+            dict(self.config.get("calibration", {})) if calibrated else {}
+        )
 
         try:
             tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
@@ -152,28 +212,23 @@ class OnnxAffectModel:
         pad = tokenizer.token_to_id("[PAD]")
         self._pad_id = int(pad) if pad is not None else 0
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _default_threads()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self.path / "model.onnx"), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise AffectModelError(
-                f"cannot load {self.path / 'model.onnx'}: {str(exc).strip()}"
-            ) from None
+        threads = threads or _default_threads()
+        self._session = _session(self.path / "model.onnx", threads)
         names = {o.name for o in self._session.get_outputs()}
-        missing = [n for n in _OUTPUTS if n not in names]
+        missing = [n for n in _MESSAGE_OUTPUTS if n not in names]
+        self._context = None
+        if (self.path / "context.onnx").is_file():
+            self._context = _session(self.path / "context.onnx", 1)
+            if _EMBEDDING not in names:
+                missing.append(_EMBEDDING)
+        elif _LEGACY_HUMAN not in names:
+            missing.append(f"{_LEGACY_HUMAN} (or a context.onnx)")
         if missing:
             raise AffectModelError(
                 f"{self.path / 'model.onnx'} lacks the outputs {', '.join(missing)}"
             )
         self.has_embeddings = _EMBEDDING in names
-        self._outputs = [*_OUTPUTS, _EMBEDDING] if self.has_embeddings else list(_OUTPUTS)
+        self._outputs = [n for n in (*_MESSAGE_OUTPUTS, _LEGACY_HUMAN, _EMBEDDING) if n in names]
 
     # ------------------------------------------------------------------ constructors
 
@@ -193,29 +248,133 @@ class OnnxAffectModel:
             raise AffectModelError(str(exc)) from None
         return cls(folder, **kwargs)
 
+    @property
+    def reads_context(self) -> bool:
+        """True when the model scores a message with the messages before it."""
+        return self._context is not None
+
     # ------------------------------------------------------------------ scoring
 
     def predict(self, texts: Sequence[str]) -> list[AffectScores]:
-        """Score ``texts``; one :class:`AffectScores` per text, in order.
+        """Score ``texts`` on their own (no context); one :class:`AffectScores` per text.
 
         Raises
         ------
         AffectModelError
-            When a text is not a string or the session fails.
+            When a text is not a string or the model fails.
         """
-        if isinstance(texts, str):
-            raise AffectModelError("predict expects a sequence of texts, got one str")
-        sent, emo, human = self.predict_arrays(texts)
-        return [self._scores(sent[i], emo[i], float(human[i])) for i in range(len(texts))]
+        return self.predict_in_context(texts, [None] * _length(texts))
 
-    def predict_one(self, text: str) -> AffectScores:
-        """Score one text."""
-        return self.predict([text])[0]
+    def predict_in_context(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> list[AffectScores]:
+        """Score each of ``texts`` with what came before it (``contexts[i]``, or ``None``)."""
+        arrays = self.predict_arrays(texts, contexts)
+        out = []
+        for i in range(len(arrays.human_request)):
+            out.append(
+                AffectScores(
+                    sentiment={
+                        k: float(v)
+                        for k, v in zip(self.sentiment_labels, arrays.sentiment[i], strict=True)
+                    },
+                    emotions={
+                        k: float(v)
+                        for k, v in zip(self.emotion_labels, arrays.emotions[i], strict=True)
+                    },
+                    human_request=_unit(arrays.human_request[i]),
+                    dissatisfaction=None
+                    if arrays.dissatisfaction is None
+                    else _unit(arrays.dissatisfaction[i]),
+                    distress=None if arrays.distress is None else _unit(arrays.distress[i]),
+                    emotion_labels=self.emotion_labels_above(arrays.emotions[i]),
+                )
+            )
+        return out
 
-    def predict_arrays(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw probabilities: sentiment (n x 3), emotions (n x 28), human request (n,)."""
-        sent, emo, human, _ = self._run(texts)
-        return sent, emo, human
+    def predict_one(self, text: str, context: MessageContext | None = None) -> AffectScores:
+        """Score one text, with its context when given."""
+        return self.predict_in_context([text], [context])[0]
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Encode ``texts`` now (the bot's messages, as they are sent) so that a customer
+        turn that follows finds its context already encoded."""
+        if self.reads_context and self.cache_size > 0 and self.batch_size == 1:
+            self._encode([t for t in _checked(texts) if t])
+
+    def predict_arrays(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[MessageContext | None] | None = None,
+    ) -> AffectArrays:
+        """Calibrated probabilities of every head as arrays (see :class:`AffectArrays`)."""
+        texts = _checked(texts)
+        n = len(texts)
+        if contexts is None:
+            contexts = [None] * n
+        if len(contexts) != n:
+            raise AffectModelError(f"{n} texts but {len(contexts)} contexts")
+        encoded = self._encoded(texts, contexts)
+        calibration = self._calibration
+        sentiment = np.zeros((n, len(self.sentiment_labels)), dtype=np.float32)
+        emotions = np.zeros((n, len(self.emotion_labels)), dtype=np.float32)
+        temperature = float(calibration.get("sentiment", {}).get("temperature", 1.0))
+        emo_cal = calibration.get("emotions", {})
+        emo_scale = np.asarray(emo_cal.get("scale", 1.0), dtype=np.float32)
+        emo_bias = np.asarray(emo_cal.get("bias", 0.0), dtype=np.float32)
+        for i, text in enumerate(texts):
+            row = encoded[text]
+            sentiment[i] = _softmax(row.sentiment / temperature)
+            emotions[i] = _sigmoid(row.emotions * emo_scale + emo_bias)
+        if self._context is None:
+            raw = np.array([encoded[t].human_request or 0.0 for t in texts], dtype=np.float32)
+            return AffectArrays(sentiment, emotions, self._platt("human_request", raw), None, None)
+        logits = (
+            np.stack(
+                [self._context_logits(encoded, t, c) for t, c in zip(texts, contexts, strict=True)]
+            )
+            if n
+            else np.zeros((0, len(CONTEXT_HEADS)), dtype=np.float32)
+        )
+        heads = {h: self._platt(h, logits[:, k]) for k, h in enumerate(CONTEXT_HEADS)}
+        return AffectArrays(
+            sentiment, emotions, heads["human_request"], heads["dissatisfaction"], heads["distress"]
+        )
+
+    def logits(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[MessageContext | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw logits before calibration: sentiment ``(n, 3)``, emotions ``(n, 28)`` and
+        the context heads ``(n, 3)`` (:data:`~escalate.affect.base.CONTEXT_HEADS` order;
+        a model without a context head gives its human-request logit and zeros)."""
+        texts = _checked(texts)
+        contexts = list(contexts) if contexts is not None else [None] * len(texts)
+        if len(contexts) != len(texts):
+            raise AffectModelError(f"{len(texts)} texts but {len(contexts)} contexts")
+        encoded = self._encoded(texts, contexts)
+        n = len(texts)
+        sentiment = np.stack([encoded[t].sentiment for t in texts]) if n else np.zeros((0, 3))
+        emotions = np.stack([encoded[t].emotions for t in texts]) if n else np.zeros((0, 28))
+        context = np.zeros((n, len(CONTEXT_HEADS)), dtype=np.float32)
+        for i, (t, c) in enumerate(zip(texts, contexts, strict=True)):
+            if self._context is not None:
+                context[i] = self._context_logits(encoded, t, c)
+            else:
+                context[i, 0] = encoded[t].human_request or 0.0
+        return sentiment, emotions, context
+
+    def _encoded(
+        self, texts: list[str], contexts: Sequence[MessageContext | None]
+    ) -> dict[str, _Encoded]:
+        """Every text and context text encoded, by text."""
+        wanted = list(texts)
+        if self._context is not None:
+            for c in contexts:
+                if c is not None:
+                    wanted.extend(t for t in (c.bot, c.user) if t)
+        return dict(zip(wanted, self._encode(wanted), strict=True))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings (n x dim, float32) from the model's encoder.
@@ -227,20 +386,54 @@ class OnnxAffectModel:
         """
         if not self.has_embeddings:
             raise AffectModelError(f"{self.path / 'model.onnx'} has no embedding output")
-        _, _, _, embedding = self._run(texts)
-        assert embedding is not None
-        return embedding
+        rows = self._encode(_checked(texts))
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([r.embedding for r in rows if r.embedding is not None])
 
-    def _run(
-        self, texts: Sequence[str]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        if isinstance(texts, str):
-            raise AffectModelError("expected a sequence of texts, got one str")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise AffectModelError(f"text {i} is {type(t).__name__}, expected str")
+    def emotion_labels_above(self, emotions: np.ndarray) -> list[str]:
+        """Labels whose probability reaches their threshold, highest first."""
+        hits = np.flatnonzero(emotions >= self.emotion_thresholds)
+        hits = hits[np.argsort(-emotions[hits], kind="stable")]
+        return [self.emotion_labels[int(i)] for i in hits]
+
+    # ------------------------------------------------------------------ internals
+
+    def _platt(self, head: str, logits: np.ndarray) -> np.ndarray:
+        params = self._calibration.get(head, {})
+        scale = float(params.get("scale", 1.0))
+        bias = float(params.get("bias", 0.0))
+        return _sigmoid(np.asarray(logits, dtype=np.float32) * scale + bias)
+
+    def _context_logits(
+        self, encoded: dict[str, _Encoded], text: str, context: MessageContext | None
+    ) -> np.ndarray:
+        assert self._context is not None
+        message = encoded[text].embedding
+        assert message is not None
+        dim = message.shape[0]
+        ctx = np.zeros((1, 2, dim), dtype=np.float32)
+        mask = np.zeros((1, 2), dtype=np.float32)
+        if context is not None:
+            for k, other in enumerate((context.bot, context.user)):
+                vector = encoded[other].embedding if other else None
+                if vector is not None:
+                    ctx[0, k] = vector
+                    mask[0, k] = 1.0
+        try:
+            (logits,) = self._context.run(
+                ["context_logits"],
+                {"embedding": message[None, :], "context": ctx, "context_mask": mask},
+            )
+        except Exception as exc:
+            raise AffectModelError(f"affect model failed: {str(exc).strip()}") from exc
+        out: np.ndarray = np.asarray(logits, dtype=np.float32)[0]
+        return out
+
+    def _encode(self, texts: Sequence[str]) -> list[_Encoded]:
+        """Encode ``texts`` (each distinct text once), from the cache where possible."""
         n = len(texts)
-        rows: list[_Row | None] = [None] * n
+        rows: list[_Encoded | None] = [None] * n
         cache = self.cache_size > 0 and self.batch_size == 1
         if cache:
             with self._cache_lock:
@@ -249,40 +442,24 @@ class OnnxAffectModel:
                     if row is not None:
                         self._cache.move_to_end(text)
                         rows[i] = row
-        todo = [i for i in range(n) if rows[i] is None]
-        if todo and cache:
-            # Each distinct text is scored once; repeats within the call share its row.
-            distinct = list(dict.fromkeys(texts[i] for i in todo))
-            scored = dict(zip(distinct, self._score(distinct), strict=True))
-            for i in todo:
-                rows[i] = scored[texts[i]]
-            with self._cache_lock:
-                for text, row in scored.items():
-                    self._cache[text] = row
-                    self._cache.move_to_end(text)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        elif todo:
-            for i, row in zip(todo, self._score([texts[i] for i in todo]), strict=True):
-                rows[i] = row
-        done = [r for r in rows if r is not None]
-        sent = np.zeros((n, len(self.sentiment_labels)), dtype=np.float32)
-        emo = np.zeros((n, len(self.emotion_labels)), dtype=np.float32)
-        human = np.zeros(n, dtype=np.float32)
-        for i, (s, e, h, _) in enumerate(done):
-            sent[i], emo[i], human[i] = s, e, h
-        embedding = None
-        if self.has_embeddings:
-            embedding = (
-                np.stack([r[3] for r in done if r[3] is not None])
-                if n
-                else np.zeros((0, 0), dtype=np.float32)
-            )
-        return sent, emo, human, embedding
+        todo = list(dict.fromkeys(texts[i] for i in range(n) if rows[i] is None))
+        if todo:
+            scored = dict(zip(todo, self._run(todo), strict=True))
+            for i in range(n):
+                if rows[i] is None:
+                    rows[i] = scored[texts[i]]
+            if cache:
+                with self._cache_lock:
+                    for text, row in scored.items():
+                        self._cache[text] = row
+                        self._cache.move_to_end(text)
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+        return [r for r in rows if r is not None]
 
-    def _score(self, texts: list[str]) -> list[_Row]:
-        """Run the session over ``texts`` in length-sorted batches; one row per text."""
-        out: list[_Row | None] = [None] * len(texts)
+    def _run(self, texts: list[str]) -> list[_Encoded]:
+        """Run the encoder over ``texts`` in length-sorted batches; one row per text."""
+        out: list[_Encoded | None] = [None] * len(texts)
         encodings = self._tokenizer.encode_batch(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
@@ -295,21 +472,27 @@ class OnnxAffectModel:
                 ids[row, : len(tokens)] = tokens
                 mask[row, : len(tokens)] = 1
             try:
-                results = self._session.run(
-                    self._outputs, {"input_ids": ids, "attention_mask": mask}
+                results = dict(
+                    zip(
+                        self._outputs,
+                        self._session.run(
+                            self._outputs, {"input_ids": ids, "attention_mask": mask}
+                        ),
+                        strict=True,
+                    )
                 )
             except Exception as exc:
                 raise AffectModelError(f"affect model failed: {str(exc).strip()}") from exc
-            sent = _softmax(np.asarray(results[0], dtype=np.float32))
-            emo = _sigmoid(np.asarray(results[1], dtype=np.float32))
-            human = _sigmoid(np.asarray(results[2], dtype=np.float32).reshape(-1))
-            emb = np.asarray(results[3], dtype=np.float32) if self.has_embeddings else None
+            sent = np.asarray(results["sentiment_logits"], dtype=np.float32)
+            emo = np.asarray(results["emotion_logits"], dtype=np.float32)
+            human = results.get(_LEGACY_HUMAN)
+            emb = results.get(_EMBEDDING)
             for row, j in enumerate(idx):
-                out[int(j)] = (
+                out[int(j)] = _Encoded(
                     sent[row],
                     emo[row],
-                    float(human[row]),
-                    emb[row] if emb is not None else None,
+                    None if emb is None else np.asarray(emb[row], dtype=np.float32),
+                    None if human is None else float(np.asarray(human).reshape(-1)[row]),
                 )
         return [r for r in out if r is not None]
 
@@ -330,22 +513,6 @@ class OnnxAffectModel:
             tokens += width
         chunks.append(order[start:])
         return chunks
-
-    def emotion_labels_above(self, emotions: np.ndarray) -> list[str]:
-        """Labels whose probability reaches their threshold, highest first."""
-        hits = np.flatnonzero(emotions >= self.emotion_thresholds)
-        hits = hits[np.argsort(-emotions[hits], kind="stable")]
-        return [self.emotion_labels[int(i)] for i in hits]
-
-    def _scores(self, sent: np.ndarray, emo: np.ndarray, human: float) -> AffectScores:
-        return AffectScores(
-            sentiment={k: float(v) for k, v in zip(self.sentiment_labels, sent, strict=True)},
-            emotions={k: float(v) for k, v in zip(self.emotion_labels, emo, strict=True)},
-            human_request=min(1.0, max(0.0, human)),
-            emotion_labels=self.emotion_labels_above(emo),
-        )
-
-    # ------------------------------------------------------------------ helpers
 
     @staticmethod
     def _read_config(path: Path) -> dict[str, Any]:
@@ -369,6 +536,25 @@ class OnnxAffectModel:
 
     def __repr__(self) -> str:
         return f"OnnxAffectModel(path={str(self.path)!r})"
+
+
+def _length(texts: Sequence[str]) -> int:
+    if isinstance(texts, str):
+        raise AffectModelError("expected a sequence of texts, got one str")
+    return len(texts)
+
+
+def _checked(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise AffectModelError("expected a sequence of texts, got one str")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise AffectModelError(f"text {i} is {type(t).__name__}, expected str")
+    return list(texts)
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
 
 
 _DEFAULT: OnnxAffectModel | None = None

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from escalate.affect.base import MessageContext
 from escalate.cli._io import err, open_input
 from escalate.errors import AffectModelError, MissingExtraError
+
+if TYPE_CHECKING:
+    from escalate.affect.onnx import AffectArrays
 
 __all__ = ["classify", "export", "train"]
 
@@ -28,8 +32,9 @@ _TRAIN_MODULES = (
 )
 
 
-def _parse_line(raw: bytes, number: int, fmt: str) -> str:
-    """The text of one input line; raises ``ValueError`` with a readable reason."""
+def _parse_line(raw: bytes, number: int, fmt: str) -> tuple[str, MessageContext | None]:
+    """The text of one input line and its context; raises ``ValueError`` with a readable
+    reason. A JSON line may give ``"context": {"bot": ..., "user": ...}``."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -48,20 +53,33 @@ def _parse_line(raw: bytes, number: int, fmt: str) -> str:
         if not isinstance(text, str):
             what = "no 'text' field" if "text" not in record else "'text' is not a string"
             raise ValueError(f"{what}")
-        return text
-    return line
+        context = record.get("context")
+        if context is None:
+            return text, None
+        if not isinstance(context, dict) or not all(
+            isinstance(context.get(k), str | None) for k in ("bot", "user")
+        ):
+            raise ValueError("'context' must be an object with string fields 'bot' and 'user'")
+        return text, MessageContext(bot=context.get("bot"), user=context.get("user"))
+    return line, None
 
 
-def _record(model: Any, text: str, sent: Any, emo: Any, human: float) -> dict[str, Any]:
-    return {
+def _record(model: Any, text: str, arrays: AffectArrays, i: int) -> dict[str, Any]:
+    sent, emo = arrays.sentiment[i], arrays.emotions[i]
+    record: dict[str, Any] = {
         "text": text,
         "sentiment": {
             k: round(float(v), 6) for k, v in zip(model.sentiment_labels, sent, strict=True)
         },
         "emotions": {k: round(float(v), 6) for k, v in zip(model.emotion_labels, emo, strict=True)},
         "emotion_labels": model.emotion_labels_above(emo),
-        "human_request": round(float(human), 6),
+        "human_request": round(float(arrays.human_request[i]), 6),
     }
+    for head in ("dissatisfaction", "distress"):
+        values = getattr(arrays, head)
+        if values is not None:
+            record[head] = round(float(values[i]), 6)
+    return record
 
 
 def classify(
@@ -82,7 +100,9 @@ def classify(
     ] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, help="Texts scored per batch.")] = 32,
 ) -> None:
-    """Score texts for sentiment, emotions and human request; one JSON object per line."""
+    """Score texts for sentiment, emotions, human request, dissatisfaction and distress;
+    one JSON object per line. A JSON line may carry what came before the text:
+    ``{"text": "...", "context": {"bot": "...", "user": "..."}}``."""
     from escalate.affect.onnx import OnnxAffectModel
 
     if fmt not in ("auto", "text", "jsonl"):
@@ -96,15 +116,16 @@ def classify(
 
     bad = 0
     pending: list[str] = []
+    contexts: list[MessageContext | None] = []
 
     def flush() -> None:
         if not pending:
             return
-        sent, emo, human = scorer.predict_arrays(pending)
+        arrays = scorer.predict_arrays(pending, contexts)
         for i, text in enumerate(pending):
-            record = _record(scorer, text, sent[i], emo[i], float(human[i]))
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            typer.echo(json.dumps(_record(scorer, text, arrays, i), ensure_ascii=False))
         pending.clear()
+        contexts.clear()
 
     source = "<stdin>" if file is None or str(file) == "-" else str(file)
     with open_input(file) as stream:
@@ -112,13 +133,14 @@ def classify(
             if not raw.strip():
                 continue
             try:
-                text = _parse_line(raw, number, fmt)
+                text, context = _parse_line(raw, number, fmt)
             except ValueError as exc:
                 flush()  # keep the output in input order
                 err.print(f"[red]error:[/] {escape(source)}: line {number}: {escape(str(exc))}")
                 bad += 1
                 continue
             pending.append(text)
+            contexts.append(context)
             if len(pending) >= batch_size:
                 flush()
         flush()
@@ -144,6 +166,17 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     lr: Annotated[float, typer.Option(help="Encoder learning rate.")] = 6e-5,
     max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per text.")] = 64,
+    layers: Annotated[
+        int, typer.Option(min=1, max=6, help="Encoder layers kept (fewer: faster, less accurate).")
+    ] = 6,
+    uss_domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--uss-domain",
+            help="USS corpora trained on (mwoz, sgd; repeat the option). Leave one out to "
+            "score that domain with a model that never saw it.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits, shuffling and weights.")] = 13,
     limit: Annotated[
         int | None, typer.Option(help="Use only this many GoEmotions training texts.")
@@ -151,7 +184,7 @@ def train(
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train the affect model, export it to ONNX and quantize it to int8."""
+    """Train the affect model, export it to ONNX, quantize it to int8 and calibrate it."""
     try:
         from escalate.affect.data import default_data_dir
         from escalate.affect.train import TrainConfig, train_affect
@@ -171,6 +204,8 @@ def train(
         batch_size=batch_size,
         lr=lr,
         max_length=max_length,
+        layers=layers,
+        uss_domains=tuple(uss_domain) if uss_domain else ("mwoz", "sgd"),
         seed=seed,
         limit=limit,
         threads=threads,
