@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tests.conftest import AFFECT_POLICY, DIALOGUE_POLICY, KeywordAffect
 
 from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
-from escalate.stores.session import MemorySessionStore, SessionState
+from escalate.engine.state import SessionState
+from escalate.stores.session import MemorySessionStore
 
 
 def dialogue_engine(**kwargs: object) -> Engine:
@@ -178,6 +179,52 @@ def test_a_failing_store_never_raises(kwargs: dict[str, bool]) -> None:
     decision = engine.session("c1").observe(user("hello"))
     assert decision.action == "handoff" and decision.guard == "on_error"
     assert "session store" in (decision.reasons[-1].detail or "")
+
+
+class NoCompareAndSet:
+    """A session store from before compare-and-set: load, save and delete only."""
+
+    def __init__(self) -> None:
+        self.inner = MemorySessionStore()
+
+    def load(self, conversation_id: str) -> SessionState | None:
+        return self.inner.load(conversation_id)
+
+    def save(self, state: SessionState) -> None:
+        self.inner.save(state)
+
+    def delete(self, conversation_id: str) -> None:
+        self.inner.delete(conversation_id)
+
+
+def test_a_session_store_without_save_if_is_refused() -> None:
+    with pytest.raises(InputError, match="save_if") as info:
+        dialogue_engine(sessions=NoCompareAndSet())
+    assert info.value.field == "sessions"
+
+
+class FlakyStore(MemorySessionStore):
+    """Loads fail while ``down``; saves always work."""
+
+    down = False
+
+    def load(self, conversation_id: str) -> SessionState | None:
+        if self.down:
+            raise TimeoutError("store slow")
+        return super().load(conversation_id)
+
+
+def test_a_load_that_times_out_never_overwrites_the_saved_conversation() -> None:
+    store = FlakyStore()
+    session = dialogue_engine(sessions=store).session("c1")
+    for text in ("first", "second", "third"):
+        session.observe(user(text))
+    store.down = True
+    decision = session.observe(user("fourth"))
+    assert decision.guard == "on_error" and "store slow" in str(decision.reasons[-1])
+    store.down = False
+    state = session.state()
+    assert state is not None and [t.text for t in state.turns] == ["first", "second", "third"]
 
 
 def test_sessions_share_state_through_the_store() -> None:

@@ -14,6 +14,7 @@ from tests.stores.services import REDIS_URL, postgres_history, redis_sessions
 from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
 from escalate.affect.embedding import HashingEmbedder
 from escalate.engine import DEFAULT_HISTORY_URL
+from escalate.engine.history import HistoryGateway
 from escalate.errors import StoreError
 from escalate.models import ContactRecord
 from escalate.stores.history import HistoryStore, MemoryHistoryStore
@@ -275,7 +276,8 @@ class BrokenHistory(MemoryHistoryStore):
 def test_a_failing_history_read_follows_on_error_and_is_retried() -> None:
     store = BrokenHistory([earlier("a", days_ago=1), earlier("b", days_ago=2)])
     store.fail_reads = True
-    engine = engine_with(store)
+    clock = Clock()
+    engine = engine_with(store, clock)
     session = engine.session("c1", customer_id="u1")
     decision = session.observe(user("where is my refund", intent="refund"))
     assert (decision.action, decision.guard) == ("offer_human", "on_error")
@@ -285,7 +287,9 @@ def test_a_failing_history_read_follows_on_error_and_is_retried() -> None:
     assert again.guard == "on_error" and "unavailable, retrying shortly" in str(again.reasons[-1])
     assert store.reads == 1
     store.fail_reads = False
-    engine._history_retry_at = 0.0  # the retry delay has passed
+    clock.advance(hours=1 / 3600)  # one second later the store is still left alone
+    assert "unavailable" in str(session.observe(user("hello?")).reasons[-1])
+    clock.advance(hours=5 / 3600)  # the retry delay has passed
     recovered = session.observe(user("this is ridiculous"))
     assert recovered.rule == "repeat-contact" and recovered.guard is None
 
@@ -320,18 +324,15 @@ def test_a_failed_write_is_queued_seen_by_reads_and_flushed_later() -> None:
     assert store.get("c2").outcome == "handed_off"  # type: ignore[union-attr]
 
 
-def test_the_write_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_write_queue_is_bounded() -> None:
     store = BrokenHistory()
     store.fail_writes = True
-    engine = engine_with(store)
-    engine._outbox.capacity = 3
+    gateway = HistoryGateway(store, clock=lambda: NOW, capacity=3)
     for i in range(5):
-        session = engine.session(f"c{i}", customer_id="u1")
-        session.observe(user("hello"))
-        session.end(outcome="resolved")
-    assert engine.pending_contacts == 3
+        gateway.record(earlier(f"c{i}", days_ago=0.5, outcome="resolved"))
+    assert gateway.pending == 3
     store.fail_writes = False
-    engine.close()
+    gateway.close()
     assert sorted(
         c.conversation_id
         for c in store.recent("u1", since=NOW - timedelta(1), until=NOW + timedelta(1))

@@ -12,7 +12,7 @@ Examples
 """
 
 from escalate.affect.base import AffectModel, AffectScores
-from escalate.engine import Engine, Session
+from escalate.engine import Engine, Session, SessionState
 from escalate.errors import (
     AffectModelError,
     EscalateError,
@@ -36,12 +36,7 @@ from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
 from escalate.replay.readers import open_conversations, read_jsonl
 from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
 from escalate.stores.redis import RedisSessionStore
-from escalate.stores.session import (
-    MemorySessionStore,
-    SessionState,
-    SessionStore,
-    open_session_store,
-)
+from escalate.stores.session import MemorySessionStore, SessionStore, open_session_store
 from escalate.stores.sql import SQLHistoryStore
 
 __version__ = "0.1.0"

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from escalate.engine.state import SessionState
 from escalate.errors import EscalateError, MissingExtraError, StoreError
-from escalate.stores.session import SessionState
 
 if TYPE_CHECKING:
     import redis
