@@ -22,6 +22,7 @@ __all__ = [
     "Decision",
     "Fact",
     "FactType",
+    "Failure",
     "HandoffPacket",
     "Label",
     "Outcome",
@@ -385,6 +386,30 @@ class HandoffPacket(BaseModel):
     redactions: dict[str, int] = Field(default_factory=dict)
 
 
+class Failure(BaseModel):
+    """A component that failed at a turn, and what it could not provide.
+
+    ``message`` says what failed (``"affect model: RuntimeError: ..."``); ``signals``
+    are the signals whose values are unknown because of it. ``memory`` is true when the
+    conversation's earlier turns are unknown (its saved state could not be read): then
+    the guards that remember earlier decisions (cooldown, single handoff) cannot be
+    checked either.
+
+    Examples
+    --------
+    >>> f = Failure(message="history store: TimeoutError: slow",
+    ...             signals=frozenset({"history.contacts_7d"}))
+    >>> f.memory, sorted(f.signals)
+    (False, ['history.contacts_7d'])
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: str
+    signals: frozenset[str] = frozenset()
+    memory: bool = False
+
+
 class Decision(BaseModel):
     """What to do after a turn.
 
@@ -392,7 +417,9 @@ class Decision(BaseModel):
     that decided; ``reasons`` the conditions that held with their values. ``guard``
     names a guard that changed the rules' action (cooldown, business hours, already
     handed off, on_error) and ``suppressed`` the action it replaced. ``packet`` is set
-    when the action hands off. ``signals`` is diagnostic and excluded from equality.
+    when the action hands off. ``signals`` (the values at this turn), ``failures`` (the
+    components that failed at this turn) and ``decided_at`` (the turn's timestamp, else
+    the engine's clock when it decided) are diagnostic: left out of equality and dumps.
 
     Examples
     --------
@@ -414,6 +441,8 @@ class Decision(BaseModel):
     suppressed: Action | None = None
     packet: HandoffPacket | None = None
     signals: Signals | None = Field(default=None, exclude=True, repr=False)
+    failures: tuple[Failure, ...] = Field(default=(), exclude=True, repr=False)
+    decided_at: datetime | None = Field(default=None, exclude=True, repr=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decision):

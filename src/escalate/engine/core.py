@@ -43,7 +43,7 @@ from escalate.engine.history import HistoryGateway, contact_record
 from escalate.engine.runtime import Runtime
 from escalate.engine.session import Session
 from escalate.engine.state import SessionState
-from escalate.engine.step import compile_policy, join_errors, prepare, step
+from escalate.engine.step import compile_policy, prepare, step
 from escalate.errors import InputError, PolicyError, PolicyProblem
 from escalate.models import Conversation, Decision, Outcome
 from escalate.policy import Policy, load_policy
@@ -346,7 +346,7 @@ class Engine:
         runtime = self._runtime
         compiled = runtime.compiled
         texts = [t.text for c in chunk for t in c.turns if t.role == "user" and t.text]
-        scores, error = runtime.score(texts)
+        scores, affect_failed = runtime.score(texts)
         score_iter = iter(scores)
         lookup = HistoryLookup(history, runtime.embedder, runtime.topic_similarity)
         for conversation in chunk:
@@ -367,19 +367,12 @@ class Engine:
                 has_text = turn.role == "user" and bool(turn.text)
                 turn_scores = next(score_iter, None) if has_text else None
                 now = turn.timestamp or runtime.clock()
-                state, history_error = prepare(compiled, state, turn, now, lookup)
-                turn_error = join_errors(
-                    error, history_error if compiled.requires_history else None
-                )
+                state, history_failed = prepare(compiled, state, turn, now, lookup)
+                failures = [affect_failed] if affect_failed is not None else []
+                if history_failed is not None and compiled.requires_history:
+                    failures.append(history_failed)
                 state, decision = step(
-                    compiled,
-                    state,
-                    turn,
-                    turn_scores,
-                    turn_error,
-                    runtime.clock,
-                    lookup,
-                    runtime.embedder,
+                    compiled, state, turn, turn_scores, failures, now, lookup, runtime.embedder
                 )
                 if turn.role == "user":
                     decisions.append(decision)

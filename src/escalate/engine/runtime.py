@@ -15,7 +15,8 @@ from datetime import datetime
 from escalate.affect.base import AffectModel, AffectScores
 from escalate.affect.embedding import TextEmbedder
 from escalate.engine.history import HistoryGateway
-from escalate.engine.step import Compiled
+from escalate.engine.step import Compiled, affect_failure
+from escalate.models import Failure
 from escalate.signals.history import HistoryLookup
 from escalate.stores.session import SessionStore
 
@@ -69,8 +70,8 @@ class Runtime:
             return None
         return HistoryLookup(self.history, self.embedder, self.topic_similarity)
 
-    def score(self, texts: Sequence[str]) -> tuple[list[AffectScores], str | None]:
-        """The affect scores of ``texts``, or none and the error when the model failed
+    def score(self, texts: Sequence[str]) -> tuple[list[AffectScores], Failure | None]:
+        """The affect scores of ``texts``, or none and the failure when the model failed
         (a failing model must never crash the caller's bot)."""
         if self.affect is None or not texts:
             return [], None
@@ -82,4 +83,4 @@ class Runtime:
                 )
             return scores, None
         except Exception as exc:
-            return [], f"affect model: {type(exc).__name__}: {exc}"
+            return [], affect_failure(f"affect model: {type(exc).__name__}: {exc}")

@@ -21,9 +21,9 @@ from escalate.affect.base import AffectScores
 from escalate.engine.history import contact_record, is_outage
 from escalate.engine.runtime import Runtime
 from escalate.engine.state import SessionState
-from escalate.engine.step import join_errors, late_failure, prepare, step
+from escalate.engine.step import late_failure, prepare, session_failure, step
 from escalate.errors import InputError
-from escalate.models import ContactRecord, Decision, Outcome, Turn
+from escalate.models import ContactRecord, Decision, Failure, Outcome, Turn
 
 __all__ = ["Session"]
 
@@ -113,9 +113,9 @@ class Session:
         runtime = self._runtime
         compiled = runtime.compiled
         scores: AffectScores | None = None
-        error: str | None = None
+        affect_failed: Failure | None = None
         if turn.role == "user" and turn.text:
-            batch, error = runtime.score([turn.text])
+            batch, affect_failed = runtime.score([turn.text])
             scores = batch[0] if batch else None
         now = turn.timestamp or runtime.clock()
         lookup = runtime.lookup()
@@ -124,28 +124,19 @@ class Session:
         final: SessionState | None = None
         for attempt in range(MAX_ATTEMPTS):
             with runtime.lock_for(self.conversation_id):
-                turn_error = error
+                failures = [affect_failed] if affect_failed is not None else []
                 load_failure: Exception | None = None
                 try:
                     loaded = sessions.load(self.conversation_id)
                 except Exception as exc:
                     loaded, load_failure = None, exc
-                    turn_error = join_errors(
-                        turn_error, f"session store: {type(exc).__name__}: {exc}"
-                    )
+                    failures.append(session_failure(f"session store: {type(exc).__name__}: {exc}"))
                 state = loaded if loaded is not None else self._new_state(now)
-                state, history_error = prepare(compiled, state, turn, now, lookup)
-                if compiled.requires_history:
-                    turn_error = join_errors(turn_error, history_error)
+                state, history_failed = prepare(compiled, state, turn, now, lookup)
+                if history_failed is not None and compiled.requires_history:
+                    failures.append(history_failed)
                 state, decision = step(
-                    compiled,
-                    state,
-                    turn,
-                    scores,
-                    turn_error,
-                    runtime.clock,
-                    lookup,
-                    runtime.embedder,
+                    compiled, state, turn, scores, failures, now, lookup, runtime.embedder
                 )
                 final = state
                 try:

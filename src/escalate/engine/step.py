@@ -9,7 +9,7 @@ step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +19,9 @@ from escalate.affect.embedding import TextEmbedder
 from escalate.engine.state import SessionState
 from escalate.models import (
     ACTION_STRENGTH,
-    Action,
     ContactRecord,
     Decision,
+    Failure,
     HandoffPacket,
     Priority,
     Reason,
@@ -30,16 +30,29 @@ from escalate.models import (
 )
 from escalate.packet import build_packet
 from escalate.policy import Policy
-from escalate.signals.catalog import CATALOG, requires_history
+from escalate.policy.decide import Memory, decide
+from escalate.signals.catalog import (
+    CATALOG,
+    LATEST_TURN_SIGNALS,
+    from_sources,
+    requires_history,
+)
 from escalate.signals.dialogue import DialogueAnalyzer
 from escalate.signals.history import MAX_TOPIC_TEXT, HistoryLookup, topic_of, unknown_history
 from escalate.signals.trajectory import extend_series, trajectory_signals
 
-__all__ = ["Compiled", "compile_policy", "join_errors", "late_failure", "prepare", "step"]
+__all__ = [
+    "Compiled",
+    "affect_failure",
+    "compile_policy",
+    "history_failure",
+    "late_failure",
+    "prepare",
+    "session_failure",
+    "step",
+]
 
 _log = logging.getLogger("escalate")
-
-Clock = Callable[[], datetime]
 
 #: How far back the packet looks for the customer's earlier contacts.
 _PACKET_HISTORY = timedelta(days=30)
@@ -83,11 +96,28 @@ def compile_policy(policy: Policy) -> Compiled:
     )
 
 
-def join_errors(first: str | None, second: str | None) -> str | None:
-    """Two error texts as one (either may be ``None``)."""
-    if first and second:
-        return f"{first}; {second}"
-    return first or second
+#: What a failing affect model leaves unknown.
+_AFFECT_SIGNALS = from_sources("affect", "trajectory")
+#: What a failing history store leaves unknown.
+_HISTORY_SIGNALS = from_sources("history")
+#: What an unreadable session state leaves unknown: everything about earlier turns.
+_EARLIER_TURN_SIGNALS = from_sources("dialogue", "trajectory") - LATEST_TURN_SIGNALS
+
+
+def affect_failure(message: str) -> Failure:
+    """The affect model failed: no affect signal, and so no trajectory, is known."""
+    return Failure(message=message, signals=_AFFECT_SIGNALS)
+
+
+def history_failure(message: str) -> Failure:
+    """The history store failed: no history signal is known."""
+    return Failure(message=message, signals=_HISTORY_SIGNALS)
+
+
+def session_failure(message: str) -> Failure:
+    """The conversation's saved state could not be read: its earlier turns, and so every
+    signal and guard that needs them, are unknown."""
+    return Failure(message=message, signals=_EARLIER_TURN_SIGNALS, memory=True)
 
 
 def prepare(
@@ -96,9 +126,10 @@ def prepare(
     turn: Turn,
     now: datetime,
     lookup: HistoryLookup | None,
-) -> tuple[SessionState, str | None]:
+) -> tuple[SessionState, Failure | None]:
     """Track the conversation's topic, and compute the history signals when the
-    conversation starts or its topic becomes known. Returns the state and any error."""
+    conversation starts or its topic becomes known. Returns the state, and the failure
+    when the history store failed."""
     update: dict[str, Any] = {}
     refresh = state.history is None
     if state.started_at is None:
@@ -127,8 +158,8 @@ def prepare(
             text=state.topic_text if state.topic_source == "text" else None,
         )
     except Exception as exc:
-        message = f"history store: {type(exc).__name__}: {exc}"
-        return state.model_copy(update={"history_error": message}), message
+        failure = history_failure(f"history store: {type(exc).__name__}: {exc}")
+        return state.model_copy(update={"history_error": failure.message}), failure
     update = {"history": values, "history_error": None}
     if adopted is not None and state.topic is None:
         update["topic"] = adopted
@@ -140,16 +171,16 @@ def step(
     state: SessionState,
     turn: Turn,
     scores: AffectScores | None,
-    error: str | None,
-    clock: Clock,
+    failures: Sequence[Failure],
+    at: datetime,
     lookup: HistoryLookup | None = None,
     embedder: TextEmbedder | None = None,
 ) -> tuple[SessionState, Decision]:
-    """Advance ``state`` by ``turn`` and decide; pure apart from the clock.
+    """Advance ``state`` by ``turn`` and decide it with :func:`~escalate.policy.decide.decide`.
 
     ``scores`` are the affect model's scores of the turn's text (``None`` without);
-    ``error`` a failure met on the way (the model's, a store's), which makes the
-    decision follow the policy's ``on_error``.
+    ``failures`` the components that failed on the way (the model, a store); ``at`` the
+    time of the turn (its timestamp, else the engine's clock).
     """
     policy, analyzer = compiled.policy, compiled.analyzer
     index = len(state.turns)
@@ -161,7 +192,7 @@ def step(
     }
     if turn.role != "user":
         return state.model_copy(update=update), Decision(
-            conversation_id=state.conversation_id, turn=index, action="continue"
+            conversation_id=state.conversation_id, turn=index, action="continue", decided_at=at
         )
 
     values: dict[str, float | None] = dict(analyzer.signals(dialogue))
@@ -180,80 +211,43 @@ def step(
         values.update(trajectory_signals(series, policy.trajectory))
     signals = Signals(values=values)
 
-    guard: str | None = None
-    suppressed: Action | None = None
-    rule: str | None = None
-    reasons: list[Reason] = []
-    queue: str | None = None
-    priority: Priority | None = None
-    explicit = False
-    if error is not None:
-        action: Action = policy.on_error
-        rule, guard, reasons = "on_error", "on_error", [Reason(code="on_error", detail=error)]
-    else:
-        match = policy.match_explicit_request(values)
-        explicit = match is not None
-        if match is None:
-            match = policy.evaluate(values)
-        if match is None:
-            action = "continue"
-        else:
-            action, rule, reasons = match.action, match.rule, list(match.reasons)
-            queue, priority = match.queue, match.priority
-
-    guards = policy.guards
     user_turn = dialogue.user_turns - 1
-    if action != "continue":
-        if state.handed_off and guards.single_handoff:
-            guard, suppressed, action = "single_handoff", action, "continue"
-        elif (
-            not explicit
-            and guard is None
-            and state.last_escalation_user_turn is not None
-            and user_turn - state.last_escalation_user_turn <= guards.cooldown_turns
-            and ACTION_STRENGTH[action]
-            <= ACTION_STRENGTH[state.last_escalation_action or "continue"]
-        ):
-            guard, suppressed, action = "cooldown", action, "continue"
-        elif (
-            action in ("offer_human", "handoff")
-            and (hours := guards.business_hours) is not None
-            and hours.applies_to(priority)
-            and not hours.is_open(turn.timestamp or clock())
-        ):
-            guard, suppressed, action = "business_hours", action, hours.outside
-
-    if action != "continue":
-        update["last_escalation_action"] = action
-        update["last_escalation_user_turn"] = user_turn
+    memory = Memory(state.handed_off, state.last_escalation_action, state.last_escalation_user_turn)
+    verdict = decide(policy, values, user_turn=user_turn, memory=memory, at=at, failures=failures)
+    memory = memory.after(verdict, user_turn)
+    update["handed_off"] = memory.handed_off
+    update["last_escalation_action"] = memory.last_action
+    update["last_escalation_user_turn"] = memory.last_user_turn
+    reasons = list(verdict.reasons)
     packet = None
-    if action == "handoff":
-        update["handed_off"] = True
+    if verdict.action == "handoff":
         update["outcome"] = "handed_off"
         packet = _packet(
             policy,
             state.model_copy(update=update),
-            rule=rule,
-            queue=queue,
-            priority=priority,
+            rule=verdict.rule,
+            queue=verdict.queue,
+            priority=verdict.priority,
             reasons=reasons,
             values=values,
-            created_at=turn.timestamp or clock(),
+            created_at=at,
             lookup=lookup,
             embedder=embedder,
         )
     decision = Decision(
         conversation_id=state.conversation_id,
         turn=index,
-        action=action,
-        rule=rule,
+        action=verdict.action,
+        rule=verdict.rule,
         reasons=reasons,
-        queue=queue,
-        priority=priority,
-        guard=guard,
-        suppressed=suppressed,
+        queue=verdict.queue,
+        priority=verdict.priority,
+        guard=verdict.guard,
+        suppressed=verdict.suppressed,
         packet=packet,
         signals=signals,
+        failures=tuple(failures),
+        decided_at=at,
     )
     return state.model_copy(update=update), decision
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 from escalate.affect.base import AffectModel
 from escalate.engine import Engine
 from escalate.errors import InputError
-from escalate.models import Action, Conversation, Decision, Label
+from escalate.models import Action, Conversation, Decision, Failure, Label
 from escalate.policy import Policy, load_policy
 from escalate.replay.readers import Record
 
@@ -78,7 +78,10 @@ class TurnOutcome:
     signals:
         The values of the signals the policy reads, when the runner keeps them.
     timestamp:
-        The turn's timestamp, when it has one (business hours need it to re-evaluate).
+        When the turn was decided: its timestamp, else the engine's clock at the time
+        (business hours re-evaluate with it).
+    failures:
+        The components that failed at this turn (the affect model, the history store).
 
     Examples
     --------
@@ -93,6 +96,7 @@ class TurnOutcome:
     score: float | None = None
     signals: Values | None = None
     timestamp: datetime | None = None
+    failures: tuple[Failure, ...] = ()
 
     @property
     def escalates(self) -> bool:
@@ -221,7 +225,6 @@ def _result(
     fired: list[str] = []
     for decision in decisions:
         values = decision.signals.as_mapping() if decision.signals is not None else {}
-        turn = conversation.turns[decision.turn]
         kept = {n: values.get(n) for n in names} if keep_signals else None
         outcomes.append(
             TurnOutcome(
@@ -231,7 +234,8 @@ def _result(
                 guard=decision.guard,
                 score=escalation_score(policy, values),
                 signals=kept,
-                timestamp=turn.timestamp,
+                timestamp=decision.decided_at,
+                failures=decision.failures,
             )
         )
         if decision.escalates and decision.rule is not None:
