@@ -11,7 +11,15 @@ import redis
 from tests.conftest import DIALOGUE_POLICY, KeywordAffect
 from tests.stores.services import REDIS_URL, postgres_history, redis_sessions
 
-from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
+from escalate import (
+    Conversation,
+    Engine,
+    InputError,
+    PolicyError,
+    Turn,
+    load_policy,
+    parse_policy,
+)
 from escalate.affect.embedding import HashingEmbedder
 from escalate.engine import DEFAULT_HISTORY_URL
 from escalate.engine.history import HistoryGateway
@@ -279,19 +287,37 @@ def test_a_failing_history_read_follows_on_error_and_is_retried() -> None:
     clock = Clock()
     engine = engine_with(store, clock)
     session = engine.session("c1", customer_id="u1")
-    decision = session.observe(user("where is my refund", intent="refund"))
+    # upset: whether this is a repeat contact decides, and the history cannot say
+    decision = session.observe(user("my refund, this is ridiculous", intent="refund"))
     assert (decision.action, decision.guard) == ("offer_human", "on_error")
     assert "history store: TimeoutError: history slow" in (decision.reasons[-1].detail or "")
-    # while the store is down it is not asked again at every turn
+    assert "'repeat-contact' needs history.contacts_same_topic_7d" in str(decision.reasons[-1])
+    # calm: no rule can hold whatever the history says, so the failure changes nothing
     again = session.observe(user("hello?"))
-    assert again.guard == "on_error" and "unavailable, retrying shortly" in str(again.reasons[-1])
+    assert (again.action, again.guard) == ("continue", None)
+    assert again.reasons[-1].code == "degraded"
+    # while the store is down it is not asked again at every turn
+    assert "unavailable, retrying shortly" in str(again.reasons[-1])
     assert store.reads == 1
     store.fail_reads = False
     clock.advance(hours=1 / 3600)  # one second later the store is still left alone
-    assert "unavailable" in str(session.observe(user("hello?")).reasons[-1])
+    assert "unavailable" in str(session.observe(user("so annoying, useless")).reasons[-1])
     clock.advance(hours=5 / 3600)  # the retry delay has passed
     recovered = session.observe(user("this is ridiculous"))
     assert recovered.rule == "repeat-contact" and recovered.guard is None
+
+
+@pytest.mark.parametrize("policy", ["default", HISTORY_POLICY])
+def test_a_customer_who_asks_for_a_person_gets_one_while_the_history_is_down(policy: str) -> None:
+    store = BrokenHistory([earlier("a", days_ago=1), earlier("b", days_ago=2)])
+    store.fail_reads = True
+    compiled = load_policy(policy) if policy == "default" else parse_policy(policy)
+    engine = Engine(compiled, affect=KeywordAffect(), history=store, clock=lambda: NOW)
+    decision = engine.session("c1", customer_id="u1").observe(user("Get me a person"))
+    assert (decision.action, decision.rule, decision.guard) == ("handoff", "explicit_request", None)
+    failure = decision.reasons[-1]
+    assert failure.code == "degraded" and "history store: TimeoutError" in str(failure.detail)
+    assert [f.message for f in decision.failures] == [failure.detail]
 
 
 def test_a_failing_history_does_not_matter_to_a_policy_without_history() -> None:
@@ -495,7 +521,7 @@ def test_one_garbage_record_does_not_stop_history_for_everyone(tmp_path: Path) -
             .values(outcome="?")
         )
     engine = engine_with(store)
-    broken = engine.session("x", customer_id="u2").observe(user("refund", intent="refund"))
+    broken = engine.session("x", customer_id="u2").observe(user("useless", intent="refund"))
     assert broken.guard == "on_error" and "invalid record" in str(broken.reasons[-1])
     fine = engine.session("y", customer_id="u1").observe(user("ridiculous", intent="refund"))
     assert fine.rule == "repeat-contact"

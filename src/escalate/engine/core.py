@@ -369,7 +369,7 @@ class Engine:
                 now = turn.timestamp or runtime.clock()
                 state, history_failed = prepare(compiled, state, turn, now, lookup)
                 failures = [affect_failed] if affect_failed is not None else []
-                if history_failed is not None and compiled.requires_history:
+                if history_failed is not None:
                     failures.append(history_failed)
                 state, decision = step(
                     compiled, state, turn, turn_scores, failures, now, lookup, runtime.embedder

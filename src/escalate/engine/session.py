@@ -133,7 +133,7 @@ class Session:
                     failures.append(session_failure(f"session store: {type(exc).__name__}: {exc}"))
                 state = loaded if loaded is not None else self._new_state(now)
                 state, history_failed = prepare(compiled, state, turn, now, lookup)
-                if history_failed is not None and compiled.requires_history:
+                if history_failed is not None:
                     failures.append(history_failed)
                 state, decision = step(
                     compiled, state, turn, scores, failures, now, lookup, runtime.embedder

@@ -7,11 +7,11 @@ and what the guards remember of earlier decisions (:class:`Memory`) are passed i
 
 Order
 -----
-1. A component that failed (:class:`~escalate.models.Failure`) makes the turn follow
-   the policy's ``on_error``.
-2. Otherwise the explicit-request guard, then the rules in order: the first whose
-   condition holds gives the action (none: ``continue``).
-3. Guards, on an action other than ``continue``: ``single_handoff`` (no second handoff
+1. The explicit-request guard, then the rules in order: the first whose condition
+   holds gives the action (none: ``continue``). When a component failed
+   (:class:`~escalate.models.Failure`), the first whose outcome depends on what the
+   failure left unknown gives the policy's ``on_error`` instead (see :func:`decide`).
+2. Guards, on an action other than ``continue``: ``single_handoff`` (no second handoff
    in a conversation already handed off), ``cooldown`` (the same or a weaker action is
    not repeated within ``cooldown_turns`` user turns; an explicit request and
    ``on_error`` are exempt) and ``business_hours`` (an offer or handoff outside the
@@ -20,6 +20,7 @@ Order
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +104,32 @@ def _first_match(policy: Policy, values: Values) -> tuple[Verdict, bool]:
     return Verdict("continue"), False
 
 
+def _first_match_despite(
+    policy: Policy, values: Values, failed: frozenset[str]
+) -> tuple[Verdict | CompiledRule, bool]:
+    """First match in three-valued logic: the verdict of the first rule that holds, or
+    the first rule whose outcome depends on a failed signal; and whether it is the
+    explicit request."""
+    explicit = policy.explicit_request
+    for rule in (*([explicit] if explicit is not None else []), *policy.rules):
+        holds = rule.expression.truth(values, failed)
+        if holds is None:
+            return rule, rule is explicit
+        if holds:
+            return _matched(rule, values), rule is explicit
+    return Verdict("continue"), False
+
+
+def _on_error(policy: Policy, failures: Sequence[Failure], why: str) -> Verdict:
+    detail = "; ".join(f.message for f in failures)
+    return Verdict(
+        policy.on_error,
+        "on_error",
+        (Reason(code="on_error", detail=f"{detail} ({why})"),),
+        guard="on_error",
+    )
+
+
 def decide(
     policy: Policy,
     values: Values,
@@ -113,6 +140,20 @@ def decide(
     failures: Sequence[Failure] = (),
 ) -> Verdict:
     """Decide one user turn.
+
+    When components failed, the explicit request and the rules are read in Kleene's
+    three-valued logic over the signals the failures left unknown (see
+    :meth:`~escalate.policy.expressions.Expression.truth`). A rule whose outcome does
+    not depend on them decides as usual, so dialogue rules and the keyword part of an
+    explicit request still decide while the affect model or the history store is down;
+    the first one whose outcome does depend on them makes the decision the policy's
+    ``on_error``. When the conversation's earlier turns are unknown
+    (``Failure.memory``), an action that the single-handoff or cooldown guard could
+    have suppressed follows ``on_error`` too, except an explicit request, which always
+    wins. The reasons name every failure that touches the policy: ``on_error``'s
+    reason says what failed and what could not be decided; a rule that decided despite
+    a failure carries a ``degraded`` reason naming it. Failures of components the
+    policy does not read are ignored.
 
     Parameters
     ----------
@@ -138,20 +179,43 @@ def decide(
     Examples
     --------
     >>> from datetime import UTC, datetime
+    >>> from escalate.models import Failure
     >>> from escalate.policy import load_policy
-    >>> policy = load_policy("dialogue_only", affect=False)
-    >>> decide(policy, {"dialogue.asked_for_human": 1}, user_turn=0, memory=Memory(),
-    ...        at=datetime(2026, 5, 4, 10, tzinfo=UTC)).rule
-    'explicit_request'
+    >>> policy = load_policy("default")
+    >>> down = Failure(message="affect model: RuntimeError: down",
+    ...                signals=frozenset({"human_request", "sentiment.negative"}))
+    >>> verdict = decide(policy, {"dialogue.asked_for_human": 1}, user_turn=0,
+    ...                  memory=Memory(), at=datetime(2026, 5, 4, 10, tzinfo=UTC),
+    ...                  failures=[down])
+    >>> verdict.action, verdict.rule, str(verdict.reasons[-1])
+    ('handoff', 'explicit_request', 'degraded: affect model: RuntimeError: down')
     """
-    explicit = False
-    if failures:
-        detail = "; ".join(f.message for f in failures)
-        verdict = Verdict(
-            policy.on_error, "on_error", (Reason(code="on_error", detail=detail),), guard="on_error"
+    names = policy.signal_names
+    relevant = [f for f in failures if f.memory or not f.signals.isdisjoint(names)]
+    if not relevant:
+        verdict, explicit = _first_match(policy, values)
+        return _guard(policy, verdict, explicit=explicit, user_turn=user_turn, memory=memory, at=at)
+    failed = frozenset().union(*(f.signals for f in relevant))
+    forgotten = any(f.memory for f in relevant)
+    guards = policy.guards
+    found, explicit = _first_match_despite(policy, values, failed)
+    if isinstance(found, CompiledRule):
+        unknown = ", ".join(sorted(n for n in found.expression.names if n in failed))
+        verdict = _on_error(policy, relevant, f"rule {found.id!r} needs {unknown}")
+    elif (
+        forgotten
+        and found.escalates
+        and not explicit
+        and (guards.single_handoff or guards.cooldown_turns > 0)
+    ):
+        verdict = _on_error(
+            policy, relevant, "the single-handoff and cooldown guards need the earlier turns"
         )
     else:
-        verdict, explicit = _first_match(policy, values)
+        degraded = tuple(Reason(code="degraded", detail=f.message) for f in relevant)
+        verdict = dataclasses.replace(found, reasons=(*found.reasons, *degraded))
+    if forgotten:
+        memory = Memory()  # what it would remember is unknown: only business hours apply
     return _guard(policy, verdict, explicit=explicit, user_turn=user_turn, memory=memory, at=at)
 
 

@@ -268,6 +268,13 @@ class ScoredExpression(Expression):
         """Whether the condition holds (see :meth:`Expression.evaluate`)."""
         return self._fn(self.with_scores(values))
 
+    def truth(self, values: Values, failed: Collection[str] = ()) -> bool | None:
+        """See :meth:`Expression.truth`; a score that reads a failed signal is failed."""
+        if not any(n in failed for n in self.names):
+            return self.evaluate(values)
+        lost = {s.signal for s in self._scores if any(n in failed for n in s.inputs)}
+        return self._root.truth(self.with_scores(values), {*failed, *lost})
+
     def explain(self, values: Values) -> list[Comparison]:
         """See :meth:`Expression.explain`; scores report their computed value."""
         return super().explain(self.with_scores(values))
