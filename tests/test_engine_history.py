@@ -228,6 +228,47 @@ def test_decide_can_record_an_archive_in_time_order() -> None:
         list(engine.decide_many(archive, record=True))
 
 
+LAST_YEAR = datetime(2025, 3, 10, 9, tzinfo=UTC)
+
+
+def test_a_replayed_contact_ends_at_its_last_turn_not_at_the_wall_clock() -> None:
+    store = MemoryHistoryStore()
+    engine = engine_with(store)  # the engine's clock reads NOW, more than a year later
+    first = engine.session("c1", customer_id="u1")
+    first.observe(user("where is my refund", intent="refund", timestamp=LAST_YEAR))
+    first.observe(
+        Turn(role="bot", text="Let me check.", timestamp=LAST_YEAR + timedelta(minutes=30))
+    )
+    first.observe(Turn(role="bot", text="Anything else?"))  # no timestamp
+    first.end(outcome="abandoned")
+    record = store.get("c1")
+    assert record is not None and record.ended_at == LAST_YEAR + timedelta(minutes=30)
+    second = engine.session("c2", customer_id="u1")
+    decision = second.observe(user("hello", timestamp=LAST_YEAR + timedelta(days=1, minutes=30)))
+    assert decision.signals is not None
+    assert decision.signals["history.hours_since_last_contact"] == 24.0
+    # resolve() and a handoff stamp the same way
+    second.resolve()
+    assert store.get("c2").ended_at == LAST_YEAR + timedelta(days=1, minutes=30)  # type: ignore[union-attr]
+
+
+def test_decide_records_each_conversation_at_its_last_timestamp() -> None:
+    store = MemoryHistoryStore()
+    engine = engine_with(MemoryHistoryStore())
+    conversation = Conversation(
+        id="old",
+        customer_id="u1",
+        turns=[
+            user("where is my refund", intent="refund", timestamp=LAST_YEAR),
+            Turn(role="bot", text="Here it is.", timestamp=LAST_YEAR + timedelta(minutes=5)),
+            Turn(role="bot", text="Bye."),
+        ],
+    )
+    engine.decide(conversation, history=store, record=True)
+    record = store.get("old")
+    assert record is not None and record.ended_at == LAST_YEAR + timedelta(minutes=5)
+
+
 def test_customer_attributes_are_signals() -> None:
     engine = engine_with(MemoryHistoryStore())
     session = engine.session("c1", customer_id="u1", customer={"tier": 2, "vulnerable": True})

@@ -383,8 +383,7 @@ class Engine:
                     outcome = "handed_off"
                 elif given in ("resolved", "handed_off", "abandoned"):
                     outcome = given
-                last = conversation.turns[-1].timestamp or runtime.clock()
-                contact = contact_record(state, outcome, last)
+                contact = contact_record(state, outcome, runtime.clock)
                 if contact is not None:
                     history.record(contact)
             yield conversation, decisions

@@ -209,16 +209,22 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
-def contact_record(state: SessionState, outcome: Outcome, now: datetime) -> ContactRecord | None:
+def contact_record(state: SessionState, outcome: Outcome, clock: Clock) -> ContactRecord | None:
     """The history record of a conversation, or ``None`` without a customer id.
+
+    The contact ends at the timestamp of its last turn that has one, and only without
+    any at the ``clock``'s time: a replay of last year's conversations records last
+    year's contacts, so the windows of the ``history.*`` signals count them right.
 
     Examples
     --------
     >>> from datetime import UTC, datetime
-    >>> state = SessionState(conversation_id="c1", customer_id="u1",
-    ...                      started_at=datetime(2026, 5, 1, 9, tzinfo=UTC))
-    >>> contact_record(state, "resolved", datetime(2026, 5, 1, 10, tzinfo=UTC)).ended_at.hour
-    10
+    >>> from escalate.models import Turn
+    >>> nine = datetime(2025, 5, 1, 9, tzinfo=UTC)
+    >>> state = SessionState(conversation_id="c1", customer_id="u1", started_at=nine,
+    ...                      turns=(Turn(role="user", text="hi", timestamp=nine),))
+    >>> contact_record(state, "resolved", lambda: datetime(2026, 1, 1, tzinfo=UTC)).ended_at.year
+    2025
     """
     if state.customer_id is None:
         return None
@@ -232,12 +238,13 @@ def contact_record(state: SessionState, outcome: Outcome, now: datetime) -> Cont
     text = state.topic_text
     if text is None:
         text = next((t.text for t in state.turns if t.role == "user" and t.text), None)
-    started = state.started_at or next((t.timestamp for t in state.turns if t.timestamp), now)
+    ended = next((t.timestamp for t in reversed(state.turns) if t.timestamp), None) or clock()
+    started = state.started_at or next((t.timestamp for t in state.turns if t.timestamp), ended)
     return ContactRecord(
         customer_id=state.customer_id,
         conversation_id=state.conversation_id,
         started_at=started,
-        ended_at=max(now, started),
+        ended_at=max(ended, started),
         channel=state.channel,
         topic=state.topic,
         outcome=outcome,

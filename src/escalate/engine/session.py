@@ -168,7 +168,7 @@ class Session:
         assert decision is not None
         if final is not None and decision.action == "handoff":
             # recorded even when the session store failed: the handoff did happen
-            self._record(contact_record(final, "handed_off", now))
+            self._record(contact_record(final, "handed_off", runtime.clock))
         return decision
 
     async def aobserve(self, turn: Turn | Mapping[str, Any]) -> Decision:
@@ -188,7 +188,7 @@ class Session:
         a contact the history store cannot take now is queued and written later."""
         state = self._set_outcome("resolved")
         if state is not None:
-            self._record(contact_record(state, "resolved", self._runtime.clock()))
+            self._record(contact_record(state, "resolved", self._runtime.clock))
 
     def end(self, outcome: Outcome | None = None) -> None:
         """End this conversation: record it in the history and forget its state.
@@ -212,7 +212,7 @@ class Session:
             state = None
         if state is not None and state.turns:
             final: Outcome = outcome or state.outcome or "abandoned"
-            self._record(contact_record(state, final, self._runtime.clock()))
+            self._record(contact_record(state, final, self._runtime.clock))
         try:
             sessions.delete(self.conversation_id)
         except Exception as exc:
