@@ -7,10 +7,11 @@ Nothing here connects to anything: a store is opened lazily, on first use.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from escalate.affect.base import AffectModel
-from escalate.errors import EscalateError
+from escalate.errors import InputError
 from escalate.stores.history import HistoryStore, open_history_store
 from escalate.stores.session import SessionStore, open_session_store
 
@@ -34,6 +35,7 @@ DEFAULT_HISTORY_URL = "sqlite:///escalate-history.db"
 AffectArg = AffectModel | Literal["default"] | None
 HistoryArg = HistoryStore | str | None
 SessionsArg = SessionStore | str | None
+_S = TypeVar("_S")
 
 
 def resolve_history(history: HistoryArg) -> HistoryStore | None:
@@ -56,11 +58,12 @@ def resolve_history(history: HistoryArg) -> HistoryStore | None:
             history = os.environ.get(HISTORY_URL_ENV) or DEFAULT_HISTORY_URL
             if history.strip().lower() == "none":
                 return None
-        return open_history_store(history)
+        return _opened(open_history_store, history, "history")
     if isinstance(history, HistoryStore):
         return history
-    raise EscalateError(
-        f"history must be a HistoryStore, a URL, 'default' or None, got {type(history).__name__}"
+    raise InputError(
+        f"must be a HistoryStore, a URL, 'default' or None, got {type(history).__name__}",
+        field="history",
     )
 
 
@@ -73,9 +76,21 @@ def resolve_sessions(sessions: SessionsArg) -> SessionStore:
     >>> type(resolve_sessions("memory://")).__name__
     'MemorySessionStore'
     """
-    if sessions is not None and not isinstance(sessions, str):
+    if sessions is None or isinstance(sessions, str):
+        return _opened(open_session_store, sessions, "sessions")
+    if isinstance(sessions, SessionStore):
         return sessions
-    return open_session_store(sessions)
+    raise InputError(
+        f"must be a SessionStore, a URL or None, got {type(sessions).__name__}", field="sessions"
+    )
+
+
+def _opened(open_store: Callable[[Any], _S], url: str | None, field: str) -> _S:
+    """``open_store(url)``, with a URL it refuses reported as an error in ``field``."""
+    try:
+        return open_store(url)
+    except InputError as exc:
+        raise InputError(exc.detail, field=field) from None
 
 
 def resolve_affect(affect: AffectArg) -> AffectModel | None:
@@ -95,6 +110,9 @@ def resolve_affect(affect: AffectArg) -> AffectModel | None:
         return default_model()
     if isinstance(affect, AffectModel):
         return affect
-    raise EscalateError(
-        f"affect must be an AffectModel, 'default' or None, got {type(affect).__name__}"
+    raise InputError(
+        f"must be an AffectModel, 'default' or None, got {affect!r}"
+        if isinstance(affect, str)
+        else f"must be an AffectModel, 'default' or None, got {type(affect).__name__}",
+        field="affect",
     )

@@ -118,6 +118,10 @@ class Engine:
         topic_similarity: float | None = None,
         clock: Clock | None = None,
     ) -> None:
+        if not isinstance(policy, Policy):
+            raise InputError(
+                f"must be a Policy (see load_policy), got {type(policy).__name__}", field="policy"
+            )
         _check_policy(policy, affect, history)
         if sessions is None:
             sessions = MemorySessionStore()
@@ -182,6 +186,12 @@ class Engine:
         PolicyError
             The policy is invalid; every problem is listed with its file and line.
         """
+        if not isinstance(policy, str | Path | Policy):
+            raise InputError(
+                "must be a policy file, the name of a shipped policy or a Policy, "
+                f"got {type(policy).__name__}",
+                field="policy",
+            )
         model = resolve_affect(affect)
         store = resolve_history(history)
         compiled = (
@@ -245,12 +255,14 @@ class Engine:
         Raises
         ------
         InputError
-            An empty conversation id, or an unknown or non-numeric customer attribute.
+            A conversation id or customer id that is not a text of 1 to 200 characters, a
+            channel that is not one of 1 to 50, or an unknown or non-numeric customer
+            attribute.
         """
-        if not isinstance(conversation_id, str) or not conversation_id:
-            raise InputError(
-                f"must be a non-empty string, got {conversation_id!r}", field="conversation_id"
-            )
+        _check_text(conversation_id, "conversation_id", 200)
+        if customer_id is not None:
+            _check_text(customer_id, "customer_id", 200)
+        _check_text(channel, "channel", 50)
         attributes = customer_signals(customer)
         return Session(
             self._runtime,
@@ -311,6 +323,10 @@ class Engine:
         attributes come from ``metadata["customer"]`` (invalid ones are logged and
         ignored).
         """
+        if not isinstance(conversation, Conversation):
+            raise InputError(
+                f"must be a Conversation, got {type(conversation).__name__}", field="conversation"
+            )
         return next(iter(self.decide_many([conversation], history=history, record=record)))[1]
 
     def decide_many(
@@ -327,10 +343,10 @@ class Engine:
         in one call, so a model that batches can. (The shipped model scores each text on
         its own, so that no text's score depends on another's.)
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"must be a positive integer, got {batch_size!r}", field="batch_size")
         if record and history is None:
-            raise ValueError("record=True needs a history store to record in")
+            raise InputError("record=True needs a history store to record in", field="history")
         chunk: list[Conversation] = []
         for conversation in conversations:
             chunk.append(conversation)
@@ -387,6 +403,12 @@ class Engine:
                 if contact is not None:
                     history.record(contact)
             yield conversation, decisions
+
+
+def _check_text(value: object, field: str, longest: int) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= longest:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise InputError(f"must be a text of 1 to {longest} characters, got {shown}", field=field)
 
 
 def _problem(policy: Policy, message: str) -> PolicyProblem:

@@ -36,12 +36,14 @@ MAX_ATTEMPTS = 64
 def _as_turn(turn: Turn | Mapping[str, Any]) -> Turn:
     if isinstance(turn, Turn):
         return turn
+    if not isinstance(turn, Mapping):
+        raise InputError(
+            f"must be a Turn or a mapping of its fields, got {type(turn).__name__}", field="turn"
+        )
     try:
         return Turn.model_validate(turn)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError(first["msg"], field=field) from None
+        raise InputError.from_validation(exc) from None
 
 
 class Session:

@@ -399,11 +399,15 @@ class Runner:
         affect_batch: int = 1,
     ) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+            raise InputError(
+                f"must be a positive integer or None, got {workers!r}", field="workers"
+            )
         if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+            raise InputError(f"must be a positive integer, got {chunk_size!r}", field="chunk_size")
         if not isinstance(affect_batch, int) or affect_batch < 1:
-            raise ValueError(f"affect_batch must be a positive integer, got {affect_batch!r}")
+            raise InputError(
+                f"must be a positive integer, got {affect_batch!r}", field="affect_batch"
+            )
         self.workers = workers or os.cpu_count() or 1
         self.chunk_size = chunk_size
         self.progress = progress

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
 from escalate.engine.state import SessionState
-from escalate.errors import EscalateError
+from escalate.errors import InputError
 
 __all__ = [
     "SESSION_URL_ENV",
@@ -80,10 +80,12 @@ class MemorySessionStore:
         self, *, ttl_seconds: float | None = None, max_sessions: int | None = 100_000
     ) -> None:
         if ttl_seconds is not None and ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be a positive number or None, got {ttl_seconds!r}")
+            raise InputError(
+                f"must be a positive number or None, got {ttl_seconds!r}", field="ttl_seconds"
+            )
         if max_sessions is not None and max_sessions < 1:
-            raise ValueError(
-                f"max_sessions must be a positive integer or None, got {max_sessions!r}"
+            raise InputError(
+                f"must be a positive integer or None, got {max_sessions!r}", field="max_sessions"
             )
         self.ttl_seconds = ttl_seconds
         self.max_sessions = max_sessions
@@ -134,7 +136,7 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
 
     Raises
     ------
-    EscalateError
+    InputError
         The URL names no supported backend.
     MissingExtraError
         The backend's driver is not installed.
@@ -147,7 +149,7 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
     if url is None:
         url = os.environ.get(SESSION_URL_ENV) or "memory://"
     if not isinstance(url, str) or not url:
-        raise EscalateError(f"sessions must be a URL, a SessionStore or None, got {url!r}")
+        raise InputError(f"must be a URL, a SessionStore or None, got {url!r}", field="url")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         return MemorySessionStore(**options)  # type: ignore[arg-type]
@@ -155,4 +157,4 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
         from escalate.stores.redis import RedisSessionStore
 
         return RedisSessionStore(url, **options)  # type: ignore[arg-type]
-    raise EscalateError(f"session URL must start with memory:// or redis://, got {url!r}")
+    raise InputError(f"must start with memory:// or redis://, got {url!r}", field="url")
