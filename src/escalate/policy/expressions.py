@@ -46,6 +46,7 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "FUNCTIONS",
@@ -876,6 +877,10 @@ class Expression:
 
     def __hash__(self) -> int:
         return hash(("Expression", self.source))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The compiled tree is closures, which do not pickle: pickle the text, compile again.
+        return (compile_expression, (self.source,))
 
     def evaluate(self, values: Values) -> bool:
         """Whether the condition holds for these signal values (absent names are unknown)."""

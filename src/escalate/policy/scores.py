@@ -49,7 +49,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from escalate.policy.expressions import Comparison, Expression
+from escalate.policy.expressions import Comparison, Expression, compile_expression
 
 __all__ = [
     "SCORE_NAME_PATTERN",
@@ -252,6 +252,9 @@ class ScoredExpression(Expression):
         super().__init__(inner.source, inner._root, frozenset(names))
         object.__setattr__(self, "_scores", scores)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebind, (self.source, self._scores))
+
     @property
     def scores(self) -> tuple[CompiledScore, ...]:
         """The scores this condition reads."""
@@ -282,6 +285,11 @@ class ScoredExpression(Expression):
     def margin(self, values: Values) -> float | None:
         """See :meth:`Expression.margin`."""
         return super().margin(self.with_scores(values))
+
+
+def _rebind(source: str, scores: tuple[CompiledScore, ...]) -> ScoredExpression:
+    """A pickled :class:`ScoredExpression` compiled again."""
+    return ScoredExpression(compile_expression(source), scores)
 
 
 def bind_scores(expression: Expression, scores: Mapping[str, CompiledScore]) -> Expression:

@@ -8,8 +8,10 @@ whole chunk of conversations in one call.
 Parallelism
 -----------
 With ``workers > 1`` chunks of ``chunk_size`` conversations go to a process pool. Each
-worker builds its own :class:`~escalate.engine.Engine` from the policy path (engines
-hold ONNX sessions, which are never pickled). Chunks are cut in the parent, always the
+worker builds its own :class:`~escalate.engine.Engine` from the runner's
+:class:`~escalate.policy.Policy`, which travels to it as itself (a variant built in
+memory included; no worker reads the policy file again), and from the affect-model
+factory (engines hold ONNX sessions, which are never pickled). Chunks are cut in the parent, always the
 same way, and results come back in input order, so the output is identical whatever the
 number of workers. When the runner loads the shipped affect model itself it gives ONNX
 Runtime one thread per process: batches are then scored the same way in one process or
@@ -258,7 +260,7 @@ def _result(
 
 @dataclass(frozen=True, slots=True)
 class _Spec:
-    policy: str
+    policy: Policy
     affect: AffectSpec
     history: Any
     keep_signals: bool
@@ -268,7 +270,7 @@ class _Spec:
 _WORKER: tuple[Engine, _Spec] | None = None
 
 
-def _build_engine(spec: _Spec, policy: Policy | None = None) -> Engine:
+def _build_engine(spec: _Spec) -> Engine:
     model: AffectModel | None
     if spec.affect is None:
         model = None
@@ -288,7 +290,7 @@ def _build_engine(spec: _Spec, policy: Policy | None = None) -> Engine:
     elif "history" in accepts:
         # No earlier contacts: an empty store in memory, never the default history file.
         kwargs["history"] = "memory://"
-    return Engine.from_policy(policy if policy is not None else spec.policy, **kwargs)
+    return Engine.from_policy(spec.policy, **kwargs)
 
 
 def _init_worker(spec: _Spec) -> None:
@@ -345,8 +347,9 @@ class Runner:
     Parameters
     ----------
     policy:
-        A policy file or shipped policy name; a :class:`~escalate.policy.Policy` loaded
-        from a file is accepted too (its file is re-read by each worker).
+        A policy file, a shipped policy name or a :class:`~escalate.policy.Policy` (a
+        variant built in memory, say); with several workers each receives the policy
+        itself.
     affect:
         ``"default"`` (the shipped model), ``None`` (dialogue signals only) or a
         zero-argument factory returning an :class:`~escalate.affect.AffectModel`
@@ -411,26 +414,17 @@ class Runner:
         self.workers = workers or os.cpu_count() or 1
         self.chunk_size = chunk_size
         self.progress = progress
-        if isinstance(policy, Policy):
-            self._policy_obj: Policy | None = policy
-            source = policy.source
-            if self.workers > 1 and not Path(source).is_file():
-                raise ValueError(
-                    "workers > 1 needs a policy file; this policy was not loaded from one "
-                    f"({source!r}); pass workers=1"
-                )
-        else:
-            self._policy_obj = None
-            source = str(policy)
+        # Fail fast, in this process, on a bad policy; the workers get this very object.
+        self.policy = (
+            policy if isinstance(policy, Policy) else load_policy(policy, affect=affect is not None)
+        )
         self._spec = _Spec(
-            policy=source,
+            policy=self.policy,
             affect=affect,
             history=history,
             keep_signals=keep_signals,
             affect_batch=affect_batch,
         )
-        # Fail fast, in this process, on a bad policy.
-        self.policy = self._policy_obj or load_policy(source, affect=affect is not None)
         self.stats = {"conversations": 0, "rejected": 0, "user_turns": 0, "seconds": 0.0}
 
     def run(
@@ -496,7 +490,7 @@ class Runner:
     def _run_here(
         self, records: Iterable[Record | Conversation]
     ) -> Iterator[ConversationResult | Record]:
-        engine = _build_engine(self._spec, self._policy_obj)
+        engine = _build_engine(self._spec)
         for chunk in _chunks(records, self.chunk_size):
             yield from _run_chunk(engine, chunk, self._spec.keep_signals)
 
