@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,6 @@ from escalate import (
     parse_policy,
 )
 from escalate.affect.embedding import HashingEmbedder
-from escalate.engine import DEFAULT_HISTORY_URL
 from escalate.engine.history import HistoryGateway
 from escalate.errors import StoreError
 from escalate.models import ContactRecord
@@ -426,23 +426,39 @@ def test_concurrent_engines_on_one_store_lose_no_turn() -> None:
     assert state is not None and state.version == len(state.turns) == 200
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG data directory is Linux's")
+def test_the_default_history_is_in_the_user_data_directory_never_the_working_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("ESCALATE_HISTORY_URL", raising=False)
+    monkeypatch.delenv("ESCALATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    engine = Engine.from_policy("dialogue_only", affect=None)
+    expected = tmp_path / "xdg" / "escalate" / "history.db"
+    assert isinstance(engine.history, SQLHistoryStore)
+    assert engine.history.url.database == str(expected)
+    session = engine.session("c1", customer_id="u1")
+    session.observe(user("hello there friend"))
+    assert not expected.exists()  # nothing recorded yet, nothing created
+    session.observe(user("a human please"))
+    assert expected.exists()
+    engine.close()
+    assert list(work.iterdir()) == []  # the working directory is left alone
+    # ESCALATE_DATA_DIR names the folder
+    monkeypatch.setenv("ESCALATE_DATA_DIR", str(tmp_path / "data"))
+    engine = Engine.from_policy("dialogue_only", affect=None)
+    assert engine.history.url.database == str(tmp_path / "data" / "history.db")  # type: ignore[union-attr]
+
+
 def test_configuration_by_url_and_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ESCALATE_HISTORY_URL", raising=False)
     monkeypatch.delenv("ESCALATE_SESSION_URL", raising=False)
     engine = Engine.from_policy("dialogue_only", affect=None)
     assert isinstance(engine.sessions, MemorySessionStore)
-    assert isinstance(engine.history, SQLHistoryStore)
-    assert engine.history.url.render_as_string() == DEFAULT_HISTORY_URL
-    session = engine.session("c1", customer_id="u1")
-    session.observe(user("hello there friend"))
-    assert not (tmp_path / "escalate-history.db").exists()  # nothing recorded yet
-    session.observe(user("a human please"))
-    assert (tmp_path / "escalate-history.db").exists()
-    engine.close()
-
     monkeypatch.setenv("ESCALATE_HISTORY_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("ESCALATE_SESSION_URL", REDIS_URL)
     engine = Engine.from_policy("dialogue_only", affect=None)

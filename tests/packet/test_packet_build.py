@@ -29,7 +29,7 @@ WHEN = datetime(2026, 5, 4, 10, tzinfo=UTC)
 
 def example_states() -> list[tuple[SessionState, escalate.Decision]]:
     """Every example conversation driven through the engine, with its last user decision."""
-    engine = escalate.Engine.from_policy("dialogue_only", affect=None)
+    engine = escalate.Engine.from_policy("dialogue_only", affect=None, history="memory://")
     out = []
     for record in escalate.read_jsonl(EXAMPLES):
         conversation = record.conversation

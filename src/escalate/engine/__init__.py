@@ -24,16 +24,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from escalate.engine.config import DEFAULT_HISTORY_URL, HISTORY_URL_ENV
+    from escalate.engine.config import DATA_DIR_ENV, HISTORY_URL_ENV, data_dir
     from escalate.engine.core import Engine
     from escalate.engine.session import Session
     from escalate.engine.state import SessionState
 
-__all__ = ["DEFAULT_HISTORY_URL", "HISTORY_URL_ENV", "Engine", "Session", "SessionState"]
+__all__ = ["DATA_DIR_ENV", "HISTORY_URL_ENV", "Engine", "Session", "SessionState", "data_dir"]
 
 _WHERE = {
-    "DEFAULT_HISTORY_URL": "escalate.engine.config",
+    "DATA_DIR_ENV": "escalate.engine.config",
     "HISTORY_URL_ENV": "escalate.engine.config",
+    "data_dir": "escalate.engine.config",
     "Engine": "escalate.engine.core",
     "Session": "escalate.engine.session",
     "SessionState": "escalate.engine.state",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from escalate.affect.base import AffectModel
@@ -16,11 +17,13 @@ from escalate.stores.history import HistoryStore, open_history_store
 from escalate.stores.session import SessionStore, open_session_store
 
 __all__ = [
-    "DEFAULT_HISTORY_URL",
+    "DATA_DIR_ENV",
     "HISTORY_URL_ENV",
     "AffectArg",
     "HistoryArg",
     "SessionsArg",
+    "data_dir",
+    "default_history_url",
     "resolve_affect",
     "resolve_history",
     "resolve_sessions",
@@ -28,9 +31,46 @@ __all__ = [
 
 #: The environment variable naming the history store when ``from_policy`` is given none.
 HISTORY_URL_ENV = "ESCALATE_HISTORY_URL"
-#: The history store of an engine built with no configuration: a SQLite file in the
-#: working directory, created when the first contact is recorded.
-DEFAULT_HISTORY_URL = "sqlite:///escalate-history.db"
+#: The environment variable naming the folder where escalate keeps its own files.
+DATA_DIR_ENV = "ESCALATE_DATA_DIR"
+#: The default history's file name, in :func:`data_dir`.
+HISTORY_FILE = "history.db"
+
+
+def data_dir() -> Path:
+    """The folder where escalate keeps its files when told nothing else.
+
+    :data:`DATA_DIR_ENV` when set, else the user's data directory for applications:
+    ``$XDG_DATA_HOME/escalate`` (``~/.local/share/escalate``) on Linux,
+    ``~/Library/Application Support/escalate`` on macOS, ``%LOCALAPPDATA%\\escalate`` on
+    Windows (as :func:`platformdirs.user_data_path` says). Never the working directory.
+    Nothing is created here; a store creates its file when it first writes.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict("os.environ", {"ESCALATE_DATA_DIR": "/srv/escalate"}):
+    ...     str(data_dir())
+    '/srv/escalate'
+    """
+    given = os.environ.get(DATA_DIR_ENV)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("escalate", appauthor=False)
+
+
+def default_history_url() -> str:
+    """The history store of an engine built with no configuration: a SQLite file in
+    :func:`data_dir`, created when the first contact is recorded.
+
+    Examples
+    --------
+    >>> default_history_url().endswith("/history.db")
+    True
+    """
+    return f"sqlite:///{data_dir() / HISTORY_FILE}"
 
 AffectArg = AffectModel | Literal["default"] | None
 HistoryArg = HistoryStore | str | None
@@ -42,7 +82,7 @@ def resolve_history(history: HistoryArg) -> HistoryStore | None:
     """The history store for ``from_policy(history=...)``.
 
     ``"default"`` reads :data:`HISTORY_URL_ENV` (where ``none`` means no history), else
-    uses :data:`DEFAULT_HISTORY_URL`; any other text is a store URL.
+    uses :func:`default_history_url`; any other text is a store URL.
 
     Examples
     --------
@@ -55,7 +95,7 @@ def resolve_history(history: HistoryArg) -> HistoryStore | None:
         return None
     if isinstance(history, str):
         if history == "default":
-            history = os.environ.get(HISTORY_URL_ENV) or DEFAULT_HISTORY_URL
+            history = os.environ.get(HISTORY_URL_ENV) or default_history_url()
             if history.strip().lower() == "none":
                 return None
         return _opened(open_history_store, history, "history")

@@ -178,8 +178,10 @@ class Engine:
         (``sqlite:///history.db``, ``postgresql+psycopg://user@host/db``, ``memory://``),
         ``"default"`` or ``None`` (no history: a policy naming ``history.*`` is refused).
         ``"default"`` reads ``ESCALATE_HISTORY_URL`` (where ``none`` means no history),
-        else uses :data:`~escalate.engine.config.DEFAULT_HISTORY_URL`. Nothing connects
-        until first use, so building an engine stays fast.
+        else keeps history in ``history.db`` in escalate's data directory
+        (``ESCALATE_DATA_DIR``, else the user's data directory; see
+        :func:`~escalate.engine.config.data_dir`), never in the working directory.
+        Nothing connects, and no file is created, until first use.
 
         Raises
         ------
