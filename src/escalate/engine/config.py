@@ -72,6 +72,7 @@ def default_history_url() -> str:
     """
     return f"sqlite:///{data_dir() / HISTORY_FILE}"
 
+
 AffectArg = AffectModel | Literal["default"] | None
 HistoryArg = HistoryStore | str | None
 SessionsArg = SessionStore | str | None
