@@ -42,9 +42,9 @@ from _results import replace_section
 
 import escalate
 from escalate.affect.embedding import HashingEmbedder
+from escalate.engine.state import SessionState
 from escalate.signals.history import HistoryLookup
 from escalate.stores.redis import RedisSessionStore
-from escalate.stores.session import SessionState
 from escalate.stores.sql import SQLHistoryStore
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

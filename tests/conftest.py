@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -102,6 +105,14 @@ def dialogue_policy_text() -> str:
 @pytest.fixture
 def affect_policy_text() -> str:
     return AFFECT_POLICY
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Whatever escalate writes to its data directory while the tests run, collection
+    included, goes to a temporary folder: never the user's data directory."""
+    folder = tempfile.mkdtemp(prefix="escalate-data-")
+    os.environ["ESCALATE_DATA_DIR"] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(autouse=True)

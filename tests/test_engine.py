@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tests.conftest import AFFECT_POLICY, DIALOGUE_POLICY, KeywordAffect
 
 from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
-from escalate.stores.session import MemorySessionStore, SessionState
+from escalate.engine.state import SessionState
+from escalate.stores.session import MemorySessionStore
 
 
 def dialogue_engine(**kwargs: object) -> Engine:
@@ -156,6 +157,59 @@ def test_a_failing_model_follows_on_error_and_says_so() -> None:
     assert len(engine.session("c1").state().turns) == 1  # type: ignore[union-attr]
 
 
+DIALOGUE_FIRST = """\
+version: 1
+rules:
+  - id: bot-stuck
+    when: dialogue.consecutive_fallbacks >= 2
+    then: {action: offer_human, queue: general}
+  - id: angry-now
+    when: mood.frustration >= 0.7
+    then: {action: handoff}
+guards:
+  explicit_request:
+    when: dialogue.asked_for_human or human_request >= 0.8
+    then: {action: handoff, queue: general, priority: high}
+  cooldown_turns: 0
+on_error: offer_human
+"""
+
+
+def test_a_failing_model_leaves_dialogue_rules_and_keywords_deciding() -> None:
+    engine = Engine(parse_policy(DIALOGUE_FIRST), affect=KeywordAffect(fail=True))
+    asked = engine.session("c1").observe(user("Get me a person"))
+    assert (asked.action, asked.rule, asked.guard) == ("handoff", "explicit_request", None)
+    assert [(r.code, r.detail) for r in asked.reasons][-1] == (
+        "degraded",
+        "affect model: RuntimeError: model exploded",
+    )
+    # the explicit request may hold by the model's score: unknown, so on_error decides
+    session = engine.session("c2")
+    unsure = session.observe(user("change my address"))
+    assert (unsure.action, unsure.rule, unsure.guard) == ("offer_human", "on_error", "on_error")
+    assert "model exploded" in str(unsure.reasons[0])
+    assert "'explicit_request' needs human_request" in str(unsure.reasons[0])
+    # a dialogue rule that holds comes before any rule that needs the model
+    engine = Engine(
+        parse_policy(DIALOGUE_FIRST.replace(" or human_request >= 0.8", "")),
+        affect=KeywordAffect(fail=True),
+    )
+    session = engine.session("c3")
+    session.observe(Turn(role="bot", event="fallback"))
+    session.observe(Turn(role="bot", event="fallback"))
+    stuck = session.observe(user("hello?"))
+    assert (stuck.action, stuck.rule, stuck.guard) == ("offer_human", "bot-stuck", None)
+    assert stuck.reasons[-1].code == "degraded"
+    calm = engine.session("c4").observe(user("hello"))
+    assert (calm.rule, calm.guard) == ("on_error", "on_error")  # angry-now cannot be decided
+
+
+def test_a_model_failure_does_not_touch_a_policy_that_reads_no_affect() -> None:
+    engine = Engine(parse_policy(DIALOGUE_POLICY, affect=False), affect=KeywordAffect(fail=True))
+    decision = engine.session("c1").observe(user("hello"))
+    assert (decision.action, decision.guard, decision.reasons) == ("continue", None, [])
+
+
 class BrokenStore(MemorySessionStore):
     def __init__(self, *, fail_load: bool = False, fail_save: bool = False) -> None:
         super().__init__()
@@ -178,6 +232,83 @@ def test_a_failing_store_never_raises(kwargs: dict[str, bool]) -> None:
     decision = engine.session("c1").observe(user("hello"))
     assert decision.action == "handoff" and decision.guard == "on_error"
     assert "session store" in (decision.reasons[-1].detail or "")
+
+
+class NoCompareAndSet:
+    """A session store from before compare-and-set: load, save and delete only."""
+
+    def __init__(self) -> None:
+        self.inner = MemorySessionStore()
+
+    def load(self, conversation_id: str) -> SessionState | None:
+        return self.inner.load(conversation_id)
+
+    def save(self, state: SessionState) -> None:
+        self.inner.save(state)
+
+    def delete(self, conversation_id: str) -> None:
+        self.inner.delete(conversation_id)
+
+
+def test_a_session_store_without_save_if_is_refused() -> None:
+    with pytest.raises(InputError, match="save_if") as info:
+        dialogue_engine(sessions=NoCompareAndSet())
+    assert info.value.field == "sessions"
+
+
+class FlakyStore(MemorySessionStore):
+    """Loads fail while ``down``; saves always work."""
+
+    down = False
+
+    def load(self, conversation_id: str) -> SessionState | None:
+        if self.down:
+            raise TimeoutError("store slow")
+        return super().load(conversation_id)
+
+
+def test_a_load_that_times_out_never_overwrites_the_saved_conversation() -> None:
+    store = FlakyStore()
+    session = dialogue_engine(sessions=store).session("c1")
+    for text in ("first", "second", "third"):
+        session.observe(user(text))
+    store.down = True
+    decision = session.observe(user("fourth"))
+    assert decision.guard == "on_error" and "store slow" in str(decision.reasons[-1])
+    store.down = False
+    state = session.state()
+    assert state is not None and [t.text for t in state.turns] == ["first", "second", "third"]
+
+
+def test_an_unreadable_session_leaves_the_latest_turn_deciding() -> None:
+    policy = """\
+version: 1
+rules:
+  - id: angry-now
+    when: mood.frustration >= 0.7
+    then: {action: handoff}
+  - id: upset-for-long
+    when: trajectory.negative.streak >= 2
+    then: {action: offer_human}
+guards:
+  explicit_request:
+    when: dialogue.asked_for_human
+    then: {action: handoff, priority: high}
+on_error: offer_human
+"""
+    engine = Engine(parse_policy(policy), affect=KeywordAffect(),
+                    sessions=BrokenStore(fail_load=True))  # fmt: skip
+    asked = engine.session("c1").observe(user("a human please"))
+    assert (asked.action, asked.rule, asked.guard) == ("handoff", "explicit_request", None)
+    assert asked.reasons[-1].code == "degraded" and "store down" in str(asked.reasons[-1])
+    angry = engine.session("c1").observe(user("this is ridiculous, I am furious"))
+    # angry-now holds, but single handoff would have stopped a second handoff: unknown
+    assert (angry.action, angry.guard) == ("offer_human", "on_error")
+    assert "earlier turns" in str(angry.reasons[0])
+    calm = engine.session("c1").observe(user("hello"))
+    # the streak needs the earlier turns: unknown, so on_error decides
+    assert (calm.action, calm.guard) == ("offer_human", "on_error")
+    assert "'upset-for-long' needs trajectory.negative.streak" in str(calm.reasons[0])
 
 
 def test_sessions_share_state_through_the_store() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,17 @@ import redis
 from tests.conftest import DIALOGUE_POLICY, KeywordAffect
 from tests.stores.services import REDIS_URL, postgres_history, redis_sessions
 
-from escalate import Conversation, Engine, InputError, PolicyError, Turn, parse_policy
+from escalate import (
+    Conversation,
+    Engine,
+    InputError,
+    PolicyError,
+    Turn,
+    load_policy,
+    parse_policy,
+)
 from escalate.affect.embedding import HashingEmbedder
-from escalate.engine import DEFAULT_HISTORY_URL
+from escalate.engine.history import HistoryGateway
 from escalate.errors import StoreError
 from escalate.models import ContactRecord
 from escalate.stores.history import HistoryStore, MemoryHistoryStore
@@ -219,6 +228,47 @@ def test_decide_can_record_an_archive_in_time_order() -> None:
         list(engine.decide_many(archive, record=True))
 
 
+LAST_YEAR = datetime(2025, 3, 10, 9, tzinfo=UTC)
+
+
+def test_a_replayed_contact_ends_at_its_last_turn_not_at_the_wall_clock() -> None:
+    store = MemoryHistoryStore()
+    engine = engine_with(store)  # the engine's clock reads NOW, more than a year later
+    first = engine.session("c1", customer_id="u1")
+    first.observe(user("where is my refund", intent="refund", timestamp=LAST_YEAR))
+    first.observe(
+        Turn(role="bot", text="Let me check.", timestamp=LAST_YEAR + timedelta(minutes=30))
+    )
+    first.observe(Turn(role="bot", text="Anything else?"))  # no timestamp
+    first.end(outcome="abandoned")
+    record = store.get("c1")
+    assert record is not None and record.ended_at == LAST_YEAR + timedelta(minutes=30)
+    second = engine.session("c2", customer_id="u1")
+    decision = second.observe(user("hello", timestamp=LAST_YEAR + timedelta(days=1, minutes=30)))
+    assert decision.signals is not None
+    assert decision.signals["history.hours_since_last_contact"] == 24.0
+    # resolve() and a handoff stamp the same way
+    second.resolve()
+    assert store.get("c2").ended_at == LAST_YEAR + timedelta(days=1, minutes=30)  # type: ignore[union-attr]
+
+
+def test_decide_records_each_conversation_at_its_last_timestamp() -> None:
+    store = MemoryHistoryStore()
+    engine = engine_with(MemoryHistoryStore())
+    conversation = Conversation(
+        id="old",
+        customer_id="u1",
+        turns=[
+            user("where is my refund", intent="refund", timestamp=LAST_YEAR),
+            Turn(role="bot", text="Here it is.", timestamp=LAST_YEAR + timedelta(minutes=5)),
+            Turn(role="bot", text="Bye."),
+        ],
+    )
+    engine.decide(conversation, history=store, record=True)
+    record = store.get("old")
+    assert record is not None and record.ended_at == LAST_YEAR + timedelta(minutes=5)
+
+
 def test_customer_attributes_are_signals() -> None:
     engine = engine_with(MemoryHistoryStore())
     session = engine.session("c1", customer_id="u1", customer={"tier": 2, "vulnerable": True})
@@ -275,19 +325,40 @@ class BrokenHistory(MemoryHistoryStore):
 def test_a_failing_history_read_follows_on_error_and_is_retried() -> None:
     store = BrokenHistory([earlier("a", days_ago=1), earlier("b", days_ago=2)])
     store.fail_reads = True
-    engine = engine_with(store)
+    clock = Clock()
+    engine = engine_with(store, clock)
     session = engine.session("c1", customer_id="u1")
-    decision = session.observe(user("where is my refund", intent="refund"))
+    # upset: whether this is a repeat contact decides, and the history cannot say
+    decision = session.observe(user("my refund, this is ridiculous", intent="refund"))
     assert (decision.action, decision.guard) == ("offer_human", "on_error")
     assert "history store: TimeoutError: history slow" in (decision.reasons[-1].detail or "")
-    # while the store is down it is not asked again at every turn
+    assert "'repeat-contact' needs history.contacts_same_topic_7d" in str(decision.reasons[-1])
+    # calm: no rule can hold whatever the history says, so the failure changes nothing
     again = session.observe(user("hello?"))
-    assert again.guard == "on_error" and "unavailable, retrying shortly" in str(again.reasons[-1])
+    assert (again.action, again.guard) == ("continue", None)
+    assert again.reasons[-1].code == "degraded"
+    # while the store is down it is not asked again at every turn
+    assert "unavailable, retrying shortly" in str(again.reasons[-1])
     assert store.reads == 1
     store.fail_reads = False
-    engine._history_retry_at = 0.0  # the retry delay has passed
+    clock.advance(hours=1 / 3600)  # one second later the store is still left alone
+    assert "unavailable" in str(session.observe(user("so annoying, useless")).reasons[-1])
+    clock.advance(hours=5 / 3600)  # the retry delay has passed
     recovered = session.observe(user("this is ridiculous"))
     assert recovered.rule == "repeat-contact" and recovered.guard is None
+
+
+@pytest.mark.parametrize("policy", ["default", HISTORY_POLICY])
+def test_a_customer_who_asks_for_a_person_gets_one_while_the_history_is_down(policy: str) -> None:
+    store = BrokenHistory([earlier("a", days_ago=1), earlier("b", days_ago=2)])
+    store.fail_reads = True
+    compiled = load_policy(policy) if policy == "default" else parse_policy(policy)
+    engine = Engine(compiled, affect=KeywordAffect(), history=store, clock=lambda: NOW)
+    decision = engine.session("c1", customer_id="u1").observe(user("Get me a person"))
+    assert (decision.action, decision.rule, decision.guard) == ("handoff", "explicit_request", None)
+    failure = decision.reasons[-1]
+    assert failure.code == "degraded" and "history store: TimeoutError" in str(failure.detail)
+    assert [f.message for f in decision.failures] == [failure.detail]
 
 
 def test_a_failing_history_does_not_matter_to_a_policy_without_history() -> None:
@@ -320,18 +391,15 @@ def test_a_failed_write_is_queued_seen_by_reads_and_flushed_later() -> None:
     assert store.get("c2").outcome == "handed_off"  # type: ignore[union-attr]
 
 
-def test_the_write_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_write_queue_is_bounded() -> None:
     store = BrokenHistory()
     store.fail_writes = True
-    engine = engine_with(store)
-    engine._outbox.capacity = 3
+    gateway = HistoryGateway(store, clock=lambda: NOW, capacity=3)
     for i in range(5):
-        session = engine.session(f"c{i}", customer_id="u1")
-        session.observe(user("hello"))
-        session.end(outcome="resolved")
-    assert engine.pending_contacts == 3
+        gateway.record(earlier(f"c{i}", days_ago=0.5, outcome="resolved"))
+    assert gateway.pending == 3
     store.fail_writes = False
-    engine.close()
+    gateway.close()
     assert sorted(
         c.conversation_id
         for c in store.recent("u1", since=NOW - timedelta(1), until=NOW + timedelta(1))
@@ -358,23 +426,39 @@ def test_concurrent_engines_on_one_store_lose_no_turn() -> None:
     assert state is not None and state.version == len(state.turns) == 200
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG data directory is Linux's")
+def test_the_default_history_is_in_the_user_data_directory_never_the_working_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("ESCALATE_HISTORY_URL", raising=False)
+    monkeypatch.delenv("ESCALATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    engine = Engine.from_policy("dialogue_only", affect=None)
+    expected = tmp_path / "xdg" / "escalate" / "history.db"
+    assert isinstance(engine.history, SQLHistoryStore)
+    assert engine.history.url.database == str(expected)
+    session = engine.session("c1", customer_id="u1")
+    session.observe(user("hello there friend"))
+    assert not expected.exists()  # nothing recorded yet, nothing created
+    session.observe(user("a human please"))
+    assert expected.exists()
+    engine.close()
+    assert list(work.iterdir()) == []  # the working directory is left alone
+    # ESCALATE_DATA_DIR names the folder
+    monkeypatch.setenv("ESCALATE_DATA_DIR", str(tmp_path / "data"))
+    engine = Engine.from_policy("dialogue_only", affect=None)
+    assert engine.history.url.database == str(tmp_path / "data" / "history.db")  # type: ignore[union-attr]
+
+
 def test_configuration_by_url_and_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ESCALATE_HISTORY_URL", raising=False)
     monkeypatch.delenv("ESCALATE_SESSION_URL", raising=False)
     engine = Engine.from_policy("dialogue_only", affect=None)
     assert isinstance(engine.sessions, MemorySessionStore)
-    assert isinstance(engine.history, SQLHistoryStore)
-    assert engine.history.url.render_as_string() == DEFAULT_HISTORY_URL
-    session = engine.session("c1", customer_id="u1")
-    session.observe(user("hello there friend"))
-    assert not (tmp_path / "escalate-history.db").exists()  # nothing recorded yet
-    session.observe(user("a human please"))
-    assert (tmp_path / "escalate-history.db").exists()
-    engine.close()
-
     monkeypatch.setenv("ESCALATE_HISTORY_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("ESCALATE_SESSION_URL", REDIS_URL)
     engine = Engine.from_policy("dialogue_only", affect=None)
@@ -494,7 +578,7 @@ def test_one_garbage_record_does_not_stop_history_for_everyone(tmp_path: Path) -
             .values(outcome="?")
         )
     engine = engine_with(store)
-    broken = engine.session("x", customer_id="u2").observe(user("refund", intent="refund"))
+    broken = engine.session("x", customer_id="u2").observe(user("useless", intent="refund"))
     assert broken.guard == "on_error" and "invalid record" in str(broken.reasons[-1])
     fine = engine.session("y", customer_id="u1").observe(user("ridiculous", intent="refund"))
     assert fine.rule == "repeat-contact"

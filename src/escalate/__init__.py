@@ -1,6 +1,9 @@
 """escalate: decide, turn by turn, when a bot conversation should go to a human.
 
 The public surface is everything in ``__all__``; modules are private unless named here.
+Names are imported on first use (PEP 562), so ``import escalate`` stays cheap for a CLI,
+a replay worker or a serverless cold start: the engine, the affect runtime, the stores
+and replay load when first asked for.
 
 Examples
 --------
@@ -11,8 +14,10 @@ Examples
 ('handoff', 'explicit_request')
 """
 
-from escalate.affect.base import AffectModel, AffectScores
-from escalate.engine import Engine, Session
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from escalate.errors import (
     AffectModelError,
     EscalateError,
@@ -22,29 +27,61 @@ from escalate.errors import (
     PolicyProblem,
     StoreError,
 )
-from escalate.models import (
-    ContactRecord,
-    Conversation,
-    Decision,
-    HandoffPacket,
-    Label,
-    Reason,
-    Signals,
-    Turn,
-)
-from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
-from escalate.replay.readers import open_conversations, read_jsonl
-from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
-from escalate.stores.redis import RedisSessionStore
-from escalate.stores.session import (
-    MemorySessionStore,
-    SessionState,
-    SessionStore,
-    open_session_store,
-)
-from escalate.stores.sql import SQLHistoryStore
+
+if _TYPE_CHECKING:
+    from escalate.affect.base import AffectModel, AffectScores
+    from escalate.engine import Engine, Session, SessionState
+    from escalate.models import (
+        ContactRecord,
+        Conversation,
+        Decision,
+        Failure,
+        HandoffPacket,
+        Label,
+        Reason,
+        Signals,
+        Turn,
+    )
+    from escalate.policy import Policy, load_policy, parse_policy, shipped_policies
+    from escalate.replay.readers import open_conversations, read_jsonl
+    from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
+    from escalate.stores.redis import RedisSessionStore
+    from escalate.stores.session import MemorySessionStore, SessionStore, open_session_store
+    from escalate.stores.sql import SQLHistoryStore
 
 __version__ = "0.1.0"
+
+#: Where each lazily imported public name lives.
+_WHERE: dict[str, str] = {
+    "AffectModel": "escalate.affect.base",
+    "AffectScores": "escalate.affect.base",
+    "ContactRecord": "escalate.models",
+    "Conversation": "escalate.models",
+    "Decision": "escalate.models",
+    "Engine": "escalate.engine",
+    "Failure": "escalate.models",
+    "HandoffPacket": "escalate.models",
+    "HistoryStore": "escalate.stores.history",
+    "Label": "escalate.models",
+    "MemoryHistoryStore": "escalate.stores.history",
+    "MemorySessionStore": "escalate.stores.session",
+    "Policy": "escalate.policy",
+    "Reason": "escalate.models",
+    "RedisSessionStore": "escalate.stores.redis",
+    "SQLHistoryStore": "escalate.stores.sql",
+    "Session": "escalate.engine",
+    "SessionState": "escalate.engine",
+    "SessionStore": "escalate.stores.session",
+    "Signals": "escalate.models",
+    "Turn": "escalate.models",
+    "load_policy": "escalate.policy",
+    "open_conversations": "escalate.replay.readers",
+    "open_history_store": "escalate.stores.history",
+    "open_session_store": "escalate.stores.session",
+    "parse_policy": "escalate.policy",
+    "read_jsonl": "escalate.replay.readers",
+    "shipped_policies": "escalate.policy",
+}
 
 __all__ = [
     "AffectModel",
@@ -55,6 +92,7 @@ __all__ = [
     "Decision",
     "Engine",
     "EscalateError",
+    "Failure",
     "HandoffPacket",
     "HistoryStore",
     "InputError",
@@ -83,3 +121,16 @@ __all__ = [
     "read_jsonl",
     "shipped_policies",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'escalate' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(where), name)
+    globals()[name] = value  # imported once; later look-ups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_")})

@@ -4,7 +4,7 @@ The tree::
 
     EscalateError                 base of everything below; catch this to catch them all
     ├── PolicyError               a policy file (or text) is invalid; ``.problems`` lists every problem
-    ├── InputError                a conversation record or turn is invalid; names the line and field
+    ├── InputError                an input (record, turn, argument) is invalid; names the field (a ValueError too)
     ├── AffectModelError          the affect model failed to load or to predict
     ├── StoreError                a session or history store failed
     └── MissingExtraError         an optional dependency is not installed; says which ``pip install`` fixes it
@@ -17,6 +17,10 @@ caller's bot: the engine turns them into a decision that follows the policy's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "AffectModelError",
@@ -78,15 +82,19 @@ class PolicyError(EscalateError):
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
 
-class InputError(EscalateError):
-    """A conversation record or turn is invalid.
+class InputError(EscalateError, ValueError):
+    """An input is invalid: a conversation record, a turn, or an argument.
+
+    Every model escalate takes in (``Turn``, ``Conversation``, ``Label``,
+    ``ContactRecord``...) raises it when built from invalid values, as do the engine's
+    and the sessions' arguments. It is also a :class:`ValueError`.
 
     Attributes
     ----------
     line:
         1-based line (or row) number in the input, when reading a file.
     field:
-        Dotted path of the offending field, e.g. ``turns.3.role``.
+        Dotted path of the offending field, e.g. ``turns.3.role``, or the argument's name.
     """
 
     def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
@@ -100,6 +108,35 @@ class InputError(EscalateError):
             parts.append(field)
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, *, line: int | None = None) -> InputError:
+        """The first problem of a pydantic validation error, naming its field and what it
+        got, and how many more there are.
+
+        Examples
+        --------
+        >>> from pydantic import BaseModel, ValidationError
+        >>> class Point(BaseModel):
+        ...     x: int
+        >>> try:
+        ...     Point(x="left")
+        ... except ValidationError as exc:
+        ...     print(InputError.from_validation(exc))
+        x: Input should be a valid integer, unable to parse string as an integer; got 'left'
+        """
+        problems = exc.errors(include_url=False)
+        first = problems[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        given = first.get("input")
+        if first["type"] != "missing" and not isinstance(given, dict | list | tuple):
+            shown = repr(given)
+            message += f"; got {shown if len(shown) <= 60 else shown[:57] + '...'}"
+        if len(problems) > 1:
+            more = len(problems) - 1
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        return cls(message, line=line, field=field)
 
 
 class AffectModelError(EscalateError):

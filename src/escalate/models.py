@@ -10,7 +10,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from escalate.errors import InputError
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -22,6 +24,7 @@ __all__ = [
     "Decision",
     "Fact",
     "FactType",
+    "Failure",
     "HandoffPacket",
     "Label",
     "Outcome",
@@ -55,7 +58,26 @@ ACTION_STRENGTH: dict[str, int] = {
 }
 
 
-class Turn(BaseModel):
+class _Model(BaseModel):
+    """Base of escalate's models: building one from invalid values raises
+    :class:`~escalate.errors.InputError` naming the field.
+
+    ``model_validate`` and ``model_validate_json`` keep pydantic's ``ValidationError``,
+    which lists every problem (the readers report them with their line).
+    """
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InputError.from_validation(exc) from None
+
+    # Tell pydantic this is its own __init__ in all but the error type: validation
+    # (nested models, model_validate) then never calls it, and keeps ValidationError.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+class Turn(_Model):
     """One message in a conversation.
 
     A turn needs at least one of ``text``, ``intent`` or ``event``: logs from bots that
@@ -86,7 +108,7 @@ class Turn(BaseModel):
         return self
 
 
-class Label(BaseModel):
+class Label(_Model):
     """What should have happened in a historical conversation.
 
     ``turn`` is the 0-based index into ``turns`` of the turn at which a human should
@@ -104,7 +126,7 @@ class Label(BaseModel):
     turn: int | None = Field(default=None, ge=0)
 
 
-class Conversation(BaseModel):
+class Conversation(_Model):
     """A whole conversation, as stored in a JSON Lines archive.
 
     Examples
@@ -137,7 +159,7 @@ class Conversation(BaseModel):
         return self
 
 
-class ContactRecord(BaseModel):
+class ContactRecord(_Model):
     """One earlier contact of a customer, as kept by a history store.
 
     ``topic`` is what the contact was about (the bot's intent, when it has one);
@@ -167,7 +189,7 @@ class ContactRecord(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
 
 
-class Signals(BaseModel):
+class Signals(_Model):
     """The signals computed at one turn: one flat record of named numbers.
 
     Names are dotted (``dialogue.consecutive_fallbacks``, ``sentiment.negative``,
@@ -203,7 +225,7 @@ class Signals(BaseModel):
         return self.values
 
 
-class Reason(BaseModel):
+class Reason(_Model):
     """Why a decision was taken: one condition that held, with the value that triggered it.
 
     ``code`` is the rule id (or guard name); ``signal``/``op``/``threshold``/``value``
@@ -254,7 +276,7 @@ FactType = Literal[
 ]
 
 
-class Fact(BaseModel):
+class Fact(_Model):
     """A fact the customer already gave: an order number, an email, an amount, a city...
 
     ``turn`` indexes the conversation's turns; ``start``/``end`` are the 0-based,
@@ -283,7 +305,7 @@ class Fact(BaseModel):
     redacted: bool = False
 
 
-class Quote(BaseModel):
+class Quote(_Model):
     """A sentence in the customer's own words, with the turn it comes from.
 
     Examples
@@ -298,7 +320,7 @@ class Quote(BaseModel):
     text: str
 
 
-class BotAttempt(BaseModel):
+class BotAttempt(_Model):
     """One thing the bot tried: an answer (with its intent) or a fallback.
 
     Examples
@@ -316,7 +338,7 @@ class BotAttempt(BaseModel):
     repeated: bool = False
 
 
-class TurnAffect(BaseModel):
+class TurnAffect(_Model):
     """How the customer felt at one user turn: the dominant sentiment and top emotions.
 
     ``sentiment`` is ``None`` when the turn had no scores (no text, no model, or a
@@ -337,7 +359,7 @@ class TurnAffect(BaseModel):
     emotions: dict[str, float] = Field(default_factory=dict)
 
 
-class HandoffPacket(BaseModel):
+class HandoffPacket(_Model):
     """What a human agent receives at handoff, so the customer never has to repeat themselves.
 
     Who this is (``customer_id``, ``channel``), what they want (``issue``, quoted from
@@ -385,14 +407,40 @@ class HandoffPacket(BaseModel):
     redactions: dict[str, int] = Field(default_factory=dict)
 
 
-class Decision(BaseModel):
+class Failure(_Model):
+    """A component that failed at a turn, and what it could not provide.
+
+    ``message`` says what failed (``"affect model: RuntimeError: ..."``); ``signals``
+    are the signals whose values are unknown because of it. ``memory`` is true when the
+    conversation's earlier turns are unknown (its saved state could not be read): then
+    the guards that remember earlier decisions (cooldown, single handoff) cannot be
+    checked either.
+
+    Examples
+    --------
+    >>> f = Failure(message="history store: TimeoutError: slow",
+    ...             signals=frozenset({"history.contacts_7d"}))
+    >>> f.memory, sorted(f.signals)
+    (False, ['history.contacts_7d'])
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: str
+    signals: frozenset[str] = frozenset()
+    memory: bool = False
+
+
+class Decision(_Model):
     """What to do after a turn.
 
     ``action`` is what the bot should do now; ``rule`` the id of the rule (or guard)
     that decided; ``reasons`` the conditions that held with their values. ``guard``
     names a guard that changed the rules' action (cooldown, business hours, already
     handed off, on_error) and ``suppressed`` the action it replaced. ``packet`` is set
-    when the action hands off. ``signals`` is diagnostic and excluded from equality.
+    when the action hands off. ``signals`` (the values at this turn), ``failures`` (the
+    components that failed at this turn) and ``decided_at`` (the turn's timestamp, else
+    the engine's clock when it decided) are diagnostic: left out of equality and dumps.
 
     Examples
     --------
@@ -414,6 +462,8 @@ class Decision(BaseModel):
     suppressed: Action | None = None
     packet: HandoffPacket | None = None
     signals: Signals | None = Field(default=None, exclude=True, repr=False)
+    failures: tuple[Failure, ...] = Field(default=(), exclude=True, repr=False)
+    decided_at: datetime | None = Field(default=None, exclude=True, repr=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decision):

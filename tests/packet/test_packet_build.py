@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 import escalate
+from escalate.engine.state import SessionState
 from escalate.models import ContactRecord, HandoffPacket, Reason, Turn
 from escalate.packet import (
     PacketConfig,
@@ -19,7 +20,6 @@ from escalate.packet import (
     to_json,
     to_markdown,
 )
-from escalate.stores.session import SessionState
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "schemas" / "handoff_packet.schema.json"
@@ -29,7 +29,7 @@ WHEN = datetime(2026, 5, 4, 10, tzinfo=UTC)
 
 def example_states() -> list[tuple[SessionState, escalate.Decision]]:
     """Every example conversation driven through the engine, with its last user decision."""
-    engine = escalate.Engine.from_policy("dialogue_only", affect=None)
+    engine = escalate.Engine.from_policy("dialogue_only", affect=None, history="memory://")
     out = []
     for record in escalate.read_jsonl(EXAMPLES):
         conversation = record.conversation

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from escalate.affect.base import AffectScores
+from escalate.engine.state import SessionState
 from escalate.models import ContactRecord, Reason, Turn
 from escalate.packet import DEFAULT_OPENERS, build_packet, reason_families
 from escalate.policy import parse_policy
-from escalate.stores.session import SessionState
 
 WHEN = datetime(2026, 5, 4, 10, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from escalate.engine.state import SessionState
 from escalate.models import ContactRecord, Reason, Turn
 from escalate.packet import PacketConfig, Redactor, build_packet, redact_text, to_bot_framework
 from escalate.packet.formats import to_markdown
-from escalate.stores.session import SessionState
 
 EMAIL = "jo.bloggs@example.com"
 PHONE = "+44 7700 900123"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -285,3 +286,36 @@ def test_parse_policy_raises_only_policy_error(text: str) -> None:
         assert e.problems
     else:
         assert isinstance(result, Policy)
+
+
+# --- three-valued truth when some signals failed ----------------------------------------------
+
+SUBSTITUTES: list[float | None] = [None, -3.0, 0.0, 1.0, 2.5, 10.0]
+
+
+@SETTINGS
+@given(conditions, values_strategy, st.sets(st.sampled_from(NAMES)))
+def test_a_known_truth_holds_whatever_the_failed_signals_are(
+    tree: Tree, values: Values, failed: set[str]
+) -> None:
+    expression = compile_expression(render(tree))
+    truth = expression.truth(values, failed)
+    if not failed & expression.names:
+        assert truth is expression.evaluate(values)
+    if truth is None:
+        assert failed & expression.names
+        return
+    lost = sorted(failed & expression.names)
+    for combination in itertools.product(SUBSTITUTES, repeat=len(lost)):
+        substituted = {**values, **dict(zip(lost, combination, strict=True))}
+        assert expression.evaluate(substituted) is truth, (render(tree), substituted)
+
+
+def test_a_comparison_with_a_failed_signal_is_unknown_and_logic_decides_around_it() -> None:
+    e = compile_expression("a > 1 or (b.c >= 2 and not trajectory.negative.streak)")
+    assert e.truth({"b.c": 3, "trajectory.negative.streak": 0}, {"a"}) is True
+    assert e.truth({"b.c": 1}, {"a"}) is None
+    assert e.truth({"a": 5}, {"b.c"}) is True
+    assert e.truth({"a": 0}, {"b.c"}) is None
+    assert compile_expression("a > 1 and b.c > 1").truth({"b.c": 0}, {"a"}) is False
+    assert compile_expression("0 < a < b.c").truth({"a": -1}, {"b.c"}) is False

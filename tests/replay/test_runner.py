@@ -34,6 +34,47 @@ def test_same_results_with_one_and_two_workers() -> None:
     assert [r.id for r in two] == [c.id for c in data]
 
 
+def test_a_policy_object_reaches_the_workers_as_itself() -> None:
+    from escalate.policy import load_policy
+    from escalate.replay.sweep import policy_variant
+
+    base = load_policy("dialogue_only", affect=False)
+    variant = policy_variant(base, "corrected", 1)  # one negation is enough
+    data = corpus() * 2
+    from_file = outcomes(collect(Runner(base, affect=None, workers=2, chunk_size=3).run(data))[0])
+    here = outcomes(collect(Runner(variant, affect=None, workers=1, chunk_size=3).run(data))[0])
+    there = outcomes(collect(Runner(variant, affect=None, workers=2, chunk_size=3).run(data))[0])
+    assert there == here
+    assert there != from_file
+
+
+def test_a_policy_pickles_as_itself() -> None:
+    import pickle
+
+    from escalate.policy import load_policy, parse_policy
+    from escalate.replay.sweep import policy_variant
+
+    scored = parse_policy(
+        "version: 1\nscores:\n  risk: {bias: -1, weights: {dialogue.fallbacks: 1}}\n"
+        "rules:\n  - id: risky\n    when: score.risk >= 0.6\n    then: {action: offer_human}\n"
+    )
+    for policy in (
+        load_policy("default"),
+        policy_variant(load_policy("dialogue_only", affect=False), "corrected", 1),
+        scored,
+    ):
+        again = pickle.loads(pickle.dumps(policy))
+        assert (again.name, again.source, again.spec) == (policy.name, policy.source, policy.spec)
+        assert [(r.id, r.expression.source) for r in again.rules] == [
+            (r.id, r.expression.source) for r in policy.rules
+        ]
+        assert again.signal_names == policy.signal_names
+        for values in ({"dialogue.fallbacks": 3}, {"dialogue.user_negations": 1}, {}):
+            assert [r.expression.evaluate(values) for r in again.rules] == [
+                r.expression.evaluate(values) for r in policy.rules
+            ]
+
+
 def test_decisions_match_engine_decide() -> None:
     from escalate.engine import Engine
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from tests.stores.services import postgres_history
 
-from escalate.errors import EscalateError, MissingExtraError, StoreError
+from escalate.errors import InputError, MissingExtraError, StoreError
 from escalate.models import ContactRecord
 from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
 from escalate.stores.sql import SCHEMA_VERSION, SQLHistoryStore
@@ -210,9 +210,9 @@ def test_open_history_store_by_url(tmp_path: Path) -> None:
     pg = open_history_store("postgresql://postgres@127.0.0.1/test")
     assert isinstance(pg, SQLHistoryStore)
     assert pg.url.drivername == "postgresql+psycopg"
-    with pytest.raises(EscalateError, match="history URL must start with"):
+    with pytest.raises(InputError, match="url: must start with memory://, sqlite://"):
         open_history_store("mysql://x")
-    with pytest.raises(EscalateError, match="table_prefix"):
+    with pytest.raises(InputError, match="table_prefix"):
         SQLHistoryStore("sqlite://", table_prefix="bad-prefix;")
 
 

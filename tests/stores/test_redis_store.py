@@ -8,7 +8,7 @@ import redis
 from tests.stores.redis_worker import observe_many
 from tests.stores.services import REDIS_URL, redis_sessions, unique
 
-from escalate.errors import EscalateError, StoreError
+from escalate.errors import InputError, StoreError
 from escalate.models import Turn
 from escalate.stores.redis import RedisSessionStore
 from escalate.stores.session import (
@@ -99,9 +99,9 @@ def test_open_session_store_by_url_and_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("ESCALATE_SESSION_URL", REDIS_URL)
     assert isinstance(open_session_store(), RedisSessionStore)
     assert isinstance(open_session_store("memory://"), MemorySessionStore)
-    with pytest.raises(EscalateError, match="session URL must start with"):
+    with pytest.raises(InputError, match="url: must start with memory:// or redis://"):
         open_session_store("memcached://x")
-    with pytest.raises(EscalateError, match="ttl_seconds"):
+    with pytest.raises(InputError, match="ttl_seconds"):
         RedisSessionStore(REDIS_URL, ttl_seconds=0)
 
 

@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from escalate.stores.session import MemorySessionStore, SessionState, SessionStore
+from escalate.engine.state import SessionState
+from escalate.stores.session import MemorySessionStore, SessionStore
 
 
 def test_memory_store_round_trip_and_delete() -> None:

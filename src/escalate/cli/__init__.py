@@ -17,6 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # click's plain help: typer's rich help imports a Markdown renderer, which costs
+    # more than the rest of `escalate --help` (benchmarks/startup.py)
+    rich_markup_mode=None,
 )
 app.command()(check)
 app.command()(decide)

@@ -12,11 +12,7 @@ import typer
 from rich.markup import escape
 
 from escalate.cli._io import err, open_input
-from escalate.cli.packets import print_packets
-from escalate.engine import Engine
 from escalate.errors import AffectModelError, PolicyError
-from escalate.policy import load_policy
-from escalate.replay.readers import iter_jsonl
 
 __all__ = ["check", "decide", "signals"]
 
@@ -49,6 +45,8 @@ def check(
     no_affect: NoAffectOption = False,
 ) -> None:
     """Check policies: exit 0 when every one is valid, 2 with every problem listed otherwise."""
+    from escalate.policy import load_policy
+
     failed = False
     for name in policies:
         try:
@@ -91,6 +89,10 @@ def decide(
     are reported on standard error with their line and field; the rest are still
     decided, and the exit code is 1.
     """
+    from escalate.cli.packets import print_packets
+    from escalate.engine import Engine
+    from escalate.replay.readers import iter_jsonl
+
     try:
         engine = Engine.from_policy(policy, affect=None if no_affect else "default")
     except PolicyError as exc:

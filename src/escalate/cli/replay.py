@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from escalate.cli._io import err
 from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
-from escalate.policy import Policy
-from escalate.policy.schema import Costs
-from escalate.replay.calibration import conversation_scores
-from escalate.replay.compare import compare as compare_policies
-from escalate.replay.metrics import MetricsAccumulator
-from escalate.replay.readers import Format, Record, open_conversations
-from escalate.replay.report import sweep_figure, write_json, write_report
-from escalate.replay.runner import ConversationResult, Runner
-from escalate.replay.sweep import default_target
-from escalate.replay.sweep import sweep as run_sweep
+
+if TYPE_CHECKING:  # replay (numpy, the engine) loads when a command runs, not for --help
+    from escalate.policy import Policy
+    from escalate.policy.schema import Costs
+    from escalate.replay.readers import Format
+    from escalate.replay.runner import ConversationResult
 
 __all__ = ["compare", "replay", "sweep"]
 
@@ -98,6 +94,8 @@ def _format(value: str | None) -> Format | None:
 def _costs(
     base: Costs | None, bot: float | None, human: float | None, missed: float | None
 ) -> Costs | None:
+    from escalate.policy.schema import Costs
+
     if base is None and bot is None and human is None and missed is None:
         return None
     values = base.model_dump() if base is not None else {}
@@ -120,6 +118,8 @@ def _records(data: Path, fmt: Format | None, columns: dict[str, str]) -> Any:
     if not data.is_file():
         err.print(f"[red]error:[/] cannot read {escape(str(data))}: no such file")
         raise typer.Exit(2)
+
+    from escalate.replay.readers import open_conversations
 
     def make() -> Any:
         for record in open_conversations(data, fmt, **columns):
@@ -193,6 +193,13 @@ def replay(
     writes a self-contained HTML report with plots. Bad records are reported on standard
     error with their line; the rest are replayed, and the exit code is 1.
     """
+    from escalate.replay.metrics import MetricsAccumulator
+    from escalate.replay.readers import Record
+    from escalate.replay.report import write_json, write_report
+    from escalate.replay.runner import Runner
+    from escalate.replay.sweep import default_target
+    from escalate.replay.sweep import sweep as run_sweep
+
     columns = _csv_options(column)
     fmt = _format(format)
     make = _records(data, fmt, columns)
@@ -259,6 +266,8 @@ def _score_calibration(
     policy: Policy, results: list[ConversationResult]
 ) -> dict[str, tuple[list[float], list[bool]]]:
     """Each labelled conversation's highest value of each of the policy's scores."""
+    from escalate.replay.calibration import conversation_scores
+
     labelled = [r for r in results if r.label is not None]
     out: dict[str, tuple[list[float], list[bool]]] = {}
     for name in policy.spec.scores:
@@ -290,6 +299,9 @@ def compare(
     escalation moves to another turn or rule. Deltas are B minus A.
     """
     from rich.table import Table
+
+    from escalate.replay.compare import compare as compare_policies
+    from escalate.replay.report import write_json
 
     make = _records(data, _format(format), _csv_options(column))
     try:
@@ -384,6 +396,10 @@ def sweep(
     The model runs once; every value is evaluated on the stored signal values.
     """
     from rich.table import Table
+
+    from escalate.replay.report import sweep_figure, write_json
+    from escalate.replay.runner import ConversationResult, Runner
+    from escalate.replay.sweep import sweep as run_sweep
 
     make = _records(data, _format(format), _csv_options(column))
     try:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from escalate.cli._io import err
 from escalate.errors import AffectModelError, EscalateError, PolicyError
-from escalate.models import Action
-from escalate.policy import load_policy
-from escalate.policy.schema import Costs
-from escalate.replay.readers import open_conversations
-from escalate.replay.tune import TunedScore, TuneError, fit_score, tuned_policy_text
+
+if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
+    from escalate.models import Action
+    from escalate.replay.tune import TunedScore
 
 __all__ = ["tune"]
 
@@ -122,7 +121,11 @@ def tune(
     if not data.is_file():
         raise _fail(f"cannot read {data}: no such file")
     from escalate.engine import Engine
+    from escalate.policy import load_policy
+    from escalate.policy.schema import Costs
     from escalate.replay.features import extract_features
+    from escalate.replay.readers import open_conversations
+    from escalate.replay.tune import TuneError, fit_score, tuned_policy_text
 
     try:
         base = load_policy(policy, affect=not no_affect)

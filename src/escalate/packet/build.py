@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from escalate.affect.embedding import TextEmbedder
+from escalate.engine.state import SessionState
 from escalate.models import ContactRecord, Fact, HandoffPacket, Priority, Reason, Signals, Turn
 from escalate.packet.facts import FactExtractor
 from escalate.packet.opener import OpenerContext, choose_opener, opener_slots, reason_families
@@ -14,7 +15,6 @@ from escalate.packet.redact import Redactor
 from escalate.packet.summary import bot_attempts, issue_summary, latest_emotions, turn_affect
 from escalate.policy.schema import REDACT_TYPES, PacketConfig
 from escalate.signals.dialogue import DialogueConfig
-from escalate.stores.session import SessionState
 
 __all__ = ["build_packet"]
 

@@ -220,7 +220,7 @@ def turn_affect(
     """One :class:`~escalate.models.TurnAffect` per user turn: sentiment and top emotions.
 
     ``user_affect`` holds the scores of each user turn in order (``None`` where a turn
-    was not scored), as kept in :class:`~escalate.stores.session.SessionState`.
+    was not scored), as kept in :class:`~escalate.engine.state.SessionState`.
 
     Examples
     --------

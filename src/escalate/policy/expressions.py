@@ -46,6 +46,7 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "FUNCTIONS",
@@ -200,9 +201,9 @@ def _fmt(x: float | None) -> str:
 
 
 class _Num:
-    """A number-valued node."""
+    """A number-valued node; ``names`` are the signals it reads."""
 
-    __slots__ = ("const", "fn", "is_bool_literal", "name", "text")
+    __slots__ = ("const", "fn", "is_bool_literal", "name", "names", "text")
 
     def __init__(
         self,
@@ -212,12 +213,14 @@ class _Num:
         const: bool,
         name: str | None = None,
         is_bool_literal: bool = False,
+        names: frozenset[str] = frozenset(),
     ) -> None:
         self.fn = fn
         self.text = text
         self.const = const
         self.name = name
         self.is_bool_literal = is_bool_literal
+        self.names = names if name is None else names | {name}
 
     @property
     def label(self) -> str:
@@ -233,6 +236,10 @@ class _Cond:
 
     def holds(self, values: Values) -> bool:
         return self.fn(values)
+
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        """Kleene's three-valued truth: ``None`` when the outcome depends on a failed name."""
+        raise NotImplementedError
 
     def explain(self, values: Values, negated: bool, out: list[Comparison]) -> None:
         raise NotImplementedError
@@ -365,6 +372,11 @@ class _Truthy(_Cond):
 
         self.fn = fn
 
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        if any(n in failed for n in self.num.names):
+            return None
+        return self.fn(values)
+
     def explain(self, values: Values, negated: bool, out: list[Comparison]) -> None:
         if self.num.const:
             return
@@ -444,6 +456,19 @@ class _Compare(_Cond):
 
         return chain
 
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        # a chain is the "and" of its links: one link known to fail decides it
+        unknown = False
+        for i, op in enumerate(self.ops):
+            left, right = self.operands[i], self.operands[i + 1]
+            if any(n in failed for n in (*left.names, *right.names)):
+                unknown = True
+                continue
+            a, b = left.fn(values), right.fn(values)
+            if a is None or b is None or not _CMP_FNS[op](a, b):
+                return False
+        return None if unknown else True
+
     def _static(self) -> bool:
         got = [o.fn({}) for o in self.operands]
         if any(v is None for v in got):
@@ -515,6 +540,9 @@ class _And(_Cond):
             fn = _and2(f, fn)
         self.fn = fn
 
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        return _kleene(self.items, values, failed, decisive=False)
+
     def explain(self, values: Values, negated: bool, out: list[Comparison]) -> None:
         for item in self.items:
             if not negated:
@@ -548,6 +576,9 @@ class _Or(_Cond):
             fn = _or2(f, fn)
         self.fn = fn
 
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        return _kleene(self.items, values, failed, decisive=True)
+
     def explain(self, values: Values, negated: bool, out: list[Comparison]) -> None:
         for item in self.items:
             if negated:
@@ -572,6 +603,20 @@ class _Or(_Cond):
         if all(g is False for g in got):
             return False
         return None
+
+
+def _kleene(
+    items: Sequence[_Cond], values: Values, failed: Collection[str], *, decisive: bool
+) -> bool | None:
+    """``and`` (one false side decides) or ``or`` (one true side decides) in
+    three-valued logic: otherwise unknown when a side is unknown."""
+    unknown = False
+    for item in items:
+        got = item.truth(values, failed)
+        if got is decisive:
+            return decisive
+        unknown = unknown or got is None
+    return None if unknown else not decisive
 
 
 def _and2(a: _BoolFn, b: _BoolFn) -> _BoolFn:
@@ -599,6 +644,10 @@ class _Not(_Cond):
             return not f(values)
 
         self.fn = fn
+
+    def truth(self, values: Values, failed: Collection[str]) -> bool | None:
+        got = self.item.truth(values, failed)
+        return None if got is None else not got
 
     def explain(self, values: Values, negated: bool, out: list[Comparison]) -> None:
         self.item.explain(values, not negated, out)
@@ -706,7 +755,8 @@ class _Builder:
         text = self.source(node)
         if all(p.const for p in parts):
             return _const_num(fn({}), text)
-        return _Num(fn, text, const=False)
+        names = frozenset().union(*(p.names for p in parts))
+        return _Num(fn, text, const=False, names=names)
 
     def constant(self, node: ast.Constant) -> _Num:
         value = node.value
@@ -828,9 +878,35 @@ class Expression:
     def __hash__(self) -> int:
         return hash(("Expression", self.source))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The compiled tree is closures, which do not pickle: pickle the text, compile again.
+        return (compile_expression, (self.source,))
+
     def evaluate(self, values: Values) -> bool:
         """Whether the condition holds for these signal values (absent names are unknown)."""
         return self._fn(values)
+
+    def truth(self, values: Values, failed: Collection[str] = ()) -> bool | None:
+        """Whether the condition holds when the signals in ``failed`` could not be computed.
+
+        Kleene's three-valued logic: a comparison that reads a failed signal is unknown;
+        ``a and b`` is false when either side is false, ``a or b`` true when either side
+        is true, and otherwise unknown when a side is. ``None`` means the outcome depends
+        on a failed signal; ``True`` or ``False`` that it does not (then it equals
+        :meth:`evaluate`). A failed signal is not an unknown value: a value that is
+        merely unknown (``None``) makes comparisons false, as in :meth:`evaluate`.
+
+        Examples
+        --------
+        >>> e = compile_expression("human_request >= 0.8 or dialogue.asked_for_human")
+        >>> e.truth({"dialogue.asked_for_human": 1}, failed={"human_request"})
+        True
+        >>> e.truth({"dialogue.asked_for_human": 0}, failed={"human_request"}) is None
+        True
+        """
+        if not any(n in failed for n in self.names):
+            return self.evaluate(values)
+        return self._root.truth(values, failed)
 
     def explain(self, values: Values) -> list[Comparison]:
         """The atomic comparisons (and truthy names) that made the condition hold.

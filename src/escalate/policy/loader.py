@@ -268,6 +268,15 @@ class Policy:
     def __repr__(self) -> str:
         return f"Policy(name={self.name!r}, source={self.source!r}, rules={len(self.rules)})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A policy travels as itself (its document and rules, each condition as its text,
+        # compiled again on arrival), never as a path to be read again: a variant built
+        # in memory reaches a worker process unchanged.
+        return (
+            _restore_policy,
+            (self.spec, self.rules, self.explicit_request, self.name, self.source),
+        )
+
     def evaluate(self, values: Values) -> RuleMatch | None:
         """The first rule whose condition holds, or ``None`` when none does.
 
@@ -288,6 +297,16 @@ class Policy:
     def margins(self, values: Values) -> dict[str, float | None]:
         """Each rule's :meth:`~escalate.policy.expressions.Expression.margin`, by rule id."""
         return {rule.id: rule.expression.margin(values) for rule in self.rules}
+
+
+def _restore_policy(
+    spec: PolicyDocument,
+    rules: tuple[CompiledRule, ...],
+    explicit_request: CompiledRule | None,
+    name: str,
+    source: str,
+) -> Policy:
+    return Policy(spec, rules, explicit_request, name=name, source=source)
 
 
 # --------------------------------------------------------------------------------------

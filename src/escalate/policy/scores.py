@@ -49,7 +49,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from escalate.policy.expressions import Comparison, Expression
+from escalate.policy.expressions import Comparison, Expression, compile_expression
 
 __all__ = [
     "SCORE_NAME_PATTERN",
@@ -252,6 +252,9 @@ class ScoredExpression(Expression):
         super().__init__(inner.source, inner._root, frozenset(names))
         object.__setattr__(self, "_scores", scores)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebind, (self.source, self._scores))
+
     @property
     def scores(self) -> tuple[CompiledScore, ...]:
         """The scores this condition reads."""
@@ -268,6 +271,13 @@ class ScoredExpression(Expression):
         """Whether the condition holds (see :meth:`Expression.evaluate`)."""
         return self._fn(self.with_scores(values))
 
+    def truth(self, values: Values, failed: Collection[str] = ()) -> bool | None:
+        """See :meth:`Expression.truth`; a score that reads a failed signal is failed."""
+        if not any(n in failed for n in self.names):
+            return self.evaluate(values)
+        lost = {s.signal for s in self._scores if any(n in failed for n in s.inputs)}
+        return self._root.truth(self.with_scores(values), {*failed, *lost})
+
     def explain(self, values: Values) -> list[Comparison]:
         """See :meth:`Expression.explain`; scores report their computed value."""
         return super().explain(self.with_scores(values))
@@ -275,6 +285,11 @@ class ScoredExpression(Expression):
     def margin(self, values: Values) -> float | None:
         """See :meth:`Expression.margin`."""
         return super().margin(self.with_scores(values))
+
+
+def _rebind(source: str, scores: tuple[CompiledScore, ...]) -> ScoredExpression:
+    """A pickled :class:`ScoredExpression` compiled again."""
+    return ScoredExpression(compile_expression(source), scores)
 
 
 def bind_scores(expression: Expression, scores: Mapping[str, CompiledScore]) -> Expression:

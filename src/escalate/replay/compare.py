@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from escalate.policy import Policy
 from escalate.policy.schema import Costs
 from escalate.replay.metrics import MetricsAccumulator
 from escalate.replay.readers import Record
@@ -108,8 +110,8 @@ def _first(result: ConversationResult) -> dict[str, Any]:
 
 
 def compare(
-    policy_a: str,
-    policy_b: str,
+    policy_a: str | Path | Policy,
+    policy_b: str | Path | Policy,
     records: Callable[[], Iterable[Record]],
     *,
     costs: Costs | None = None,
@@ -120,7 +122,7 @@ def compare(
     Parameters
     ----------
     policy_a, policy_b:
-        Policy files or shipped names.
+        Policy files or shipped names, or :class:`~escalate.policy.Policy` objects.
     records:
         Called once per policy; returns the input afresh (for example
         ``lambda: open_conversations(path)``).

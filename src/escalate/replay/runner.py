@@ -8,8 +8,10 @@ whole chunk of conversations in one call.
 Parallelism
 -----------
 With ``workers > 1`` chunks of ``chunk_size`` conversations go to a process pool. Each
-worker builds its own :class:`~escalate.engine.Engine` from the policy path (engines
-hold ONNX sessions, which are never pickled). Chunks are cut in the parent, always the
+worker builds its own :class:`~escalate.engine.Engine` from the runner's
+:class:`~escalate.policy.Policy`, which travels to it as itself (a variant built in
+memory included; no worker reads the policy file again), and from the affect-model
+factory (engines hold ONNX sessions, which are never pickled). Chunks are cut in the parent, always the
 same way, and results come back in input order, so the output is identical whatever the
 number of workers. When the runner loads the shipped affect model itself it gives ONNX
 Runtime one thread per process: batches are then scored the same way in one process or
@@ -38,7 +40,7 @@ from typing import Any, Literal
 from escalate.affect.base import AffectModel
 from escalate.engine import Engine
 from escalate.errors import InputError
-from escalate.models import Action, Conversation, Decision, Label
+from escalate.models import Action, Conversation, Decision, Failure, Label
 from escalate.policy import Policy, load_policy
 from escalate.replay.readers import Record
 
@@ -78,7 +80,10 @@ class TurnOutcome:
     signals:
         The values of the signals the policy reads, when the runner keeps them.
     timestamp:
-        The turn's timestamp, when it has one (business hours need it to re-evaluate).
+        When the turn was decided: its timestamp, else the engine's clock at the time
+        (business hours re-evaluate with it).
+    failures:
+        The components that failed at this turn (the affect model, the history store).
 
     Examples
     --------
@@ -93,6 +98,7 @@ class TurnOutcome:
     score: float | None = None
     signals: Values | None = None
     timestamp: datetime | None = None
+    failures: tuple[Failure, ...] = ()
 
     @property
     def escalates(self) -> bool:
@@ -221,7 +227,6 @@ def _result(
     fired: list[str] = []
     for decision in decisions:
         values = decision.signals.as_mapping() if decision.signals is not None else {}
-        turn = conversation.turns[decision.turn]
         kept = {n: values.get(n) for n in names} if keep_signals else None
         outcomes.append(
             TurnOutcome(
@@ -231,7 +236,8 @@ def _result(
                 guard=decision.guard,
                 score=escalation_score(policy, values),
                 signals=kept,
-                timestamp=turn.timestamp,
+                timestamp=decision.decided_at,
+                failures=decision.failures,
             )
         )
         if decision.escalates and decision.rule is not None:
@@ -254,7 +260,7 @@ def _result(
 
 @dataclass(frozen=True, slots=True)
 class _Spec:
-    policy: str
+    policy: Policy
     affect: AffectSpec
     history: Any
     keep_signals: bool
@@ -264,7 +270,7 @@ class _Spec:
 _WORKER: tuple[Engine, _Spec] | None = None
 
 
-def _build_engine(spec: _Spec, policy: Policy | None = None) -> Engine:
+def _build_engine(spec: _Spec) -> Engine:
     model: AffectModel | None
     if spec.affect is None:
         model = None
@@ -284,7 +290,7 @@ def _build_engine(spec: _Spec, policy: Policy | None = None) -> Engine:
     elif "history" in accepts:
         # No earlier contacts: an empty store in memory, never the default history file.
         kwargs["history"] = "memory://"
-    return Engine.from_policy(policy if policy is not None else spec.policy, **kwargs)
+    return Engine.from_policy(spec.policy, **kwargs)
 
 
 def _init_worker(spec: _Spec) -> None:
@@ -341,8 +347,9 @@ class Runner:
     Parameters
     ----------
     policy:
-        A policy file or shipped policy name; a :class:`~escalate.policy.Policy` loaded
-        from a file is accepted too (its file is re-read by each worker).
+        A policy file, a shipped policy name or a :class:`~escalate.policy.Policy` (a
+        variant built in memory, say); with several workers each receives the policy
+        itself.
     affect:
         ``"default"`` (the shipped model), ``None`` (dialogue signals only) or a
         zero-argument factory returning an :class:`~escalate.affect.AffectModel`
@@ -395,34 +402,29 @@ class Runner:
         affect_batch: int = 1,
     ) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+            raise InputError(
+                f"must be a positive integer or None, got {workers!r}", field="workers"
+            )
         if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+            raise InputError(f"must be a positive integer, got {chunk_size!r}", field="chunk_size")
         if not isinstance(affect_batch, int) or affect_batch < 1:
-            raise ValueError(f"affect_batch must be a positive integer, got {affect_batch!r}")
+            raise InputError(
+                f"must be a positive integer, got {affect_batch!r}", field="affect_batch"
+            )
         self.workers = workers or os.cpu_count() or 1
         self.chunk_size = chunk_size
         self.progress = progress
-        if isinstance(policy, Policy):
-            self._policy_obj: Policy | None = policy
-            source = policy.source
-            if self.workers > 1 and not Path(source).is_file():
-                raise ValueError(
-                    "workers > 1 needs a policy file; this policy was not loaded from one "
-                    f"({source!r}); pass workers=1"
-                )
-        else:
-            self._policy_obj = None
-            source = str(policy)
+        # Fail fast, in this process, on a bad policy; the workers get this very object.
+        self.policy = (
+            policy if isinstance(policy, Policy) else load_policy(policy, affect=affect is not None)
+        )
         self._spec = _Spec(
-            policy=source,
+            policy=self.policy,
             affect=affect,
             history=history,
             keep_signals=keep_signals,
             affect_batch=affect_batch,
         )
-        # Fail fast, in this process, on a bad policy.
-        self.policy = self._policy_obj or load_policy(source, affect=affect is not None)
         self.stats = {"conversations": 0, "rejected": 0, "user_turns": 0, "seconds": 0.0}
 
     def run(
@@ -488,7 +490,7 @@ class Runner:
     def _run_here(
         self, records: Iterable[Record | Conversation]
     ) -> Iterator[ConversationResult | Record]:
-        engine = _build_engine(self._spec, self._policy_obj)
+        engine = _build_engine(self._spec)
         for chunk in _chunks(records, self.chunk_size):
             yield from _run_chunk(engine, chunk, self._spec.keep_signals)
 

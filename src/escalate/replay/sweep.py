@@ -3,8 +3,9 @@
 The model runs once: :class:`~escalate.replay.runner.Runner` keeps the values of the
 signals the policy reads at every user turn (``keep_signals=True``), and each variant of
 the policy is then re-evaluated on those stored values, guards included (explicit
-request, cooldown, single handoff, business hours, ``on_error``), exactly as the engine
-applies them. A variant only changes a number in one rule's ``when``, so it reads the
+request, cooldown, single handoff, business hours, ``on_error``) by the engine's own
+:func:`~escalate.policy.decide.decide`, with the time and the failures of each turn as the
+replay recorded them. A variant only changes a number in one rule's ``when``, so it reads the
 same signals as the original.
 
 Which number
@@ -22,15 +23,14 @@ import ast
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from escalate.models import ACTION_STRENGTH, Action
 from escalate.policy import Policy
+from escalate.policy.decide import Memory, decide
 from escalate.policy.expressions import compile_expression
 from escalate.policy.loader import CompiledRule
 from escalate.policy.schema import Costs
@@ -180,77 +180,41 @@ def policy_variant(
     return Policy(policy.spec, rules, explicit, name=policy.name, source=policy.source)
 
 
-def _first_match(
-    policy: Policy, values: Mapping[str, float | None]
-) -> tuple[Action, str | None, Any, bool]:
-    explicit = policy.explicit_request
-    if explicit is not None and explicit.expression.evaluate(values):
-        return explicit.action, explicit.id, explicit.priority, True
-    for rule in policy.rules:
-        if rule.expression.evaluate(values):
-            return rule.action, rule.id, rule.priority, False
-    return "continue", None, None, False
-
-
 def simulate(policy: Policy, result: ConversationResult) -> ConversationResult:
     """Re-decide a replayed conversation under ``policy`` from its stored signal values.
 
-    The guards are applied as the engine applies them. Needs a result replayed with
-    ``keep_signals=True`` under a policy that reads the same signals.
+    Each turn is decided by :func:`~escalate.policy.decide.decide`, the engine's own
+    first match and guards, with the time and the failures the replay recorded. Needs a
+    result replayed with ``keep_signals=True`` under a policy that reads the same signals.
     """
-    guards = policy.guards
-    hours = guards.business_hours
-    handed_off = False
-    last_turn: int | None = None
-    last_action: Action | None = None
+    memory = Memory()
     outcomes: list[TurnOutcome] = []
     fired: list[str] = []
     for i, stored in enumerate(result.decisions):
         if stored.signals is None:
             raise ValueError("simulate needs stored signal values: replay with keep_signals=True")
         values = stored.signals
-        guard: str | None = None
-        if stored.guard == "on_error":
-            action: Action = policy.on_error
-            rule: str | None = "on_error"
-            priority: Any = None
-            explicit = False
-            guard = "on_error"
-        else:
-            action, rule, priority, explicit = _first_match(policy, values)
-        if action != "continue":
-            if handed_off and guards.single_handoff:
-                guard, action = "single_handoff", "continue"
-            elif (
-                not explicit
-                and guard is None
-                and last_turn is not None
-                and i - last_turn <= guards.cooldown_turns
-                and ACTION_STRENGTH[action] <= ACTION_STRENGTH[last_action or "continue"]
-            ):
-                guard, action = "cooldown", "continue"
-            elif (
-                action in ("offer_human", "handoff")
-                and hours is not None
-                and hours.applies_to(priority)
-                and not hours.is_open(stored.timestamp or datetime.now(UTC))
-            ):
-                guard, action = "business_hours", hours.outside
-        if action != "continue":
-            last_action, last_turn = action, i
-            if rule is not None:
-                fired.append(rule)
-        if action == "handoff":
-            handed_off = True
+        verdict = decide(
+            policy,
+            values,
+            user_turn=i,
+            memory=memory,
+            at=stored.timestamp,
+            failures=stored.failures,
+        )
+        memory = memory.after(verdict, i)
+        if verdict.escalates and verdict.rule is not None:
+            fired.append(verdict.rule)
         outcomes.append(
             TurnOutcome(
                 turn=stored.turn,
-                action=action,
-                rule=rule,
-                guard=guard,
+                action=verdict.action,
+                rule=verdict.rule,
+                guard=verdict.guard,
                 score=escalation_score(policy, values),
                 signals=values,
                 timestamp=stored.timestamp,
+                failures=stored.failures,
             )
         )
     return dataclasses.replace(result, decisions=tuple(outcomes), all_rules=tuple(fired))

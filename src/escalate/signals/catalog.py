@@ -33,9 +33,11 @@ __all__ = [
     "CATALOG",
     "CUSTOMER_ATTRIBUTES",
     "HISTORY_SIGNALS",
+    "LATEST_TURN_SIGNALS",
     "TRAJECTORY_SERIES",
     "TRAJECTORY_STATS",
     "SignalSpec",
+    "from_sources",
     "names",
     "requires_affect",
     "requires_history",
@@ -173,3 +175,19 @@ def requires_history(name: str) -> bool:
     """True when the signal needs a history store."""
     spec = CATALOG.get(name)
     return spec is not None and spec.source == "history"
+
+
+#: Dialogue signals computed from the latest user turn alone; every other dialogue
+#: signal, and every trajectory, needs the conversation's earlier turns too.
+LATEST_TURN_SIGNALS = frozenset({"dialogue.asked_for_human"})
+
+
+def from_sources(*sources: Source) -> frozenset[str]:
+    """The names of every signal from the given sources.
+
+    Examples
+    --------
+    >>> sorted(from_sources("history"))[:2]
+    ['history.abandoned_30d', 'history.contacts_24h']
+    """
+    return frozenset(name for name, spec in CATALOG.items() if spec.source in sources)

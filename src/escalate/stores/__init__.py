@@ -10,12 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from escalate.stores.history import HistoryStore, MemoryHistoryStore, open_history_store
 from escalate.stores.redis import RedisSessionStore
-from escalate.stores.session import (
-    MemorySessionStore,
-    SessionState,
-    SessionStore,
-    open_session_store,
-)
+from escalate.stores.session import MemorySessionStore, SessionStore, open_session_store
 
 if TYPE_CHECKING:
     from escalate.stores.sql import SQLHistoryStore
@@ -26,7 +21,6 @@ __all__ = [
     "MemorySessionStore",
     "RedisSessionStore",
     "SQLHistoryStore",
-    "SessionState",
     "SessionStore",
     "open_history_store",
     "open_session_store",

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from escalate.errors import EscalateError
+from escalate.errors import InputError
 from escalate.models import ContactRecord
 
 __all__ = ["HistoryStore", "MemoryHistoryStore", "open_history_store"]
@@ -164,7 +164,7 @@ def open_history_store(url: str, **options: object) -> HistoryStore:
 
     Raises
     ------
-    EscalateError
+    InputError
         The URL names no supported backend.
     MissingExtraError
         The backend's driver is not installed.
@@ -175,7 +175,7 @@ def open_history_store(url: str, **options: object) -> HistoryStore:
     'MemoryHistoryStore'
     """
     if not isinstance(url, str) or not url:
-        raise EscalateError(f"history must be a URL, a HistoryStore or None, got {url!r}")
+        raise InputError(f"must be a URL, a HistoryStore or None, got {url!r}", field="url")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         return MemoryHistoryStore()
@@ -183,6 +183,6 @@ def open_history_store(url: str, **options: object) -> HistoryStore:
         from escalate.stores.sql import SQLHistoryStore
 
         return SQLHistoryStore(url, **options)  # type: ignore[arg-type]
-    raise EscalateError(
-        f"history URL must start with memory://, sqlite:// or postgresql+psycopg://, got {url!r}"
+    raise InputError(
+        f"must start with memory://, sqlite:// or postgresql+psycopg://, got {url!r}", field="url"
     )

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from escalate.errors import EscalateError, MissingExtraError, StoreError
-from escalate.stores.session import SessionState
+from escalate.engine.state import SessionState
+from escalate.errors import InputError, MissingExtraError, StoreError
 
 if TYPE_CHECKING:
     import redis
@@ -80,9 +80,11 @@ class RedisSessionStore:
         except ImportError:
             raise MissingExtraError("Redis sessions", "redis") from None
         if ttl_seconds <= 0:
-            raise EscalateError(f"ttl_seconds must be a positive number, got {ttl_seconds!r}")
+            raise InputError(f"must be a positive number, got {ttl_seconds!r}", field="ttl_seconds")
         if timeout <= 0:
-            raise EscalateError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise InputError(
+                f"must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self.timeout = timeout

@@ -1,13 +1,16 @@
-"""Per-conversation state between turns, and where it is kept.
+"""Where per-conversation state is kept between turns.
 
-The engine loads a conversation's :class:`SessionState` before each turn and saves the
-next state after it. The default :class:`MemorySessionStore` keeps states in this
-process; a store shared by several workers (:class:`~escalate.stores.redis.RedisSessionStore`)
-implements the same :class:`SessionStore` protocol.
+The engine loads a conversation's :class:`~escalate.engine.state.SessionState` before
+each turn and saves the next state after it; a store only keeps it. The default
+:class:`MemorySessionStore` keeps states in this process; a store shared by several
+workers (:class:`~escalate.stores.redis.RedisSessionStore`) implements the same
+:class:`SessionStore` protocol.
 
 Concurrent turns of one conversation never lose an update: the engine saves with
-:meth:`SessionStore.save_if`, a compare-and-set on :attr:`SessionState.version`, and when
+:meth:`SessionStore.save_if`, a compare-and-set on ``SessionState.version``, and when
 another worker saved first it loads the newer state and runs the turn again.
+``save_if`` is the contract: the engine refuses a store without it rather than fall back
+to a plain save that could overwrite another worker's turn.
 """
 
 from __future__ import annotations
@@ -16,68 +19,20 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from escalate.affect.base import AffectScores
-from escalate.errors import EscalateError
-from escalate.models import Action, Outcome, Turn
-from escalate.signals.dialogue import DialogueState
+from escalate.engine.state import SessionState
+from escalate.errors import InputError
 
 __all__ = [
     "SESSION_URL_ENV",
     "MemorySessionStore",
-    "SessionState",
     "SessionStore",
     "open_session_store",
 ]
 
 #: The environment variable naming the session store when the engine is given none.
 SESSION_URL_ENV = "ESCALATE_SESSION_URL"
-
-
-class SessionState(BaseModel):
-    """Everything the engine remembers about one conversation.
-
-    ``version`` grows by one with every saved turn, so a store shared by several
-    workers can detect a concurrent update. ``customer`` holds the caller's customer
-    attributes as signal values; ``history`` the history signals computed when the
-    conversation started (and again when its topic became known), ``None`` until then.
-    ``topic`` is what the conversation is about (see :mod:`escalate.signals.history`),
-    and ``outcome`` how it ended so far, as last recorded in the history.
-
-    Examples
-    --------
-    >>> state = SessionState(conversation_id="c1", customer_id="u9")
-    >>> state.version, state.handed_off, len(state.turns)
-    (0, False, 0)
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    conversation_id: str
-    customer_id: str | None = None
-    channel: str = "chat"
-    version: int = 0
-    turns: tuple[Turn, ...] = ()
-    dialogue: DialogueState = Field(default_factory=DialogueState)
-    series: dict[str, tuple[float, ...]] = Field(default_factory=dict)
-    #: The affect scores of each user turn, in order (``None`` where a turn had no text or
-    #: the model failed).
-    user_affect: tuple[AffectScores | None, ...] = ()
-    last_escalation_action: Action | None = None
-    last_escalation_user_turn: int | None = None
-    handed_off: bool = False
-    started_at: datetime | None = None
-    customer: dict[str, float] = Field(default_factory=dict)
-    topic: str | None = None
-    topic_source: str | None = None
-    topic_text: str | None = None
-    history: dict[str, float | None] | None = None
-    history_error: str | None = None
-    outcome: Outcome | None = None
 
 
 @runtime_checkable
@@ -125,10 +80,12 @@ class MemorySessionStore:
         self, *, ttl_seconds: float | None = None, max_sessions: int | None = 100_000
     ) -> None:
         if ttl_seconds is not None and ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be a positive number or None, got {ttl_seconds!r}")
+            raise InputError(
+                f"must be a positive number or None, got {ttl_seconds!r}", field="ttl_seconds"
+            )
         if max_sessions is not None and max_sessions < 1:
-            raise ValueError(
-                f"max_sessions must be a positive integer or None, got {max_sessions!r}"
+            raise InputError(
+                f"must be a positive integer or None, got {max_sessions!r}", field="max_sessions"
             )
         self.ttl_seconds = ttl_seconds
         self.max_sessions = max_sessions
@@ -179,7 +136,7 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
 
     Raises
     ------
-    EscalateError
+    InputError
         The URL names no supported backend.
     MissingExtraError
         The backend's driver is not installed.
@@ -192,7 +149,7 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
     if url is None:
         url = os.environ.get(SESSION_URL_ENV) or "memory://"
     if not isinstance(url, str) or not url:
-        raise EscalateError(f"sessions must be a URL, a SessionStore or None, got {url!r}")
+        raise InputError(f"must be a URL, a SessionStore or None, got {url!r}", field="url")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "memory":
         return MemorySessionStore(**options)  # type: ignore[arg-type]
@@ -200,4 +157,4 @@ def open_session_store(url: str | None = None, **options: object) -> SessionStor
         from escalate.stores.redis import RedisSessionStore
 
         return RedisSessionStore(url, **options)  # type: ignore[arg-type]
-    raise EscalateError(f"session URL must start with memory:// or redis://, got {url!r}")
+    raise InputError(f"must start with memory:// or redis://, got {url!r}", field="url")

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from escalate.errors import EscalateError, MissingExtraError, StoreError
+from escalate.errors import InputError, MissingExtraError, StoreError
 from escalate.models import ContactRecord
 
 __all__ = ["SCHEMA_VERSION", "SQLHistoryStore"]
@@ -99,12 +99,15 @@ class SQLHistoryStore:
 
     def __init__(self, url: str, *, table_prefix: str = "escalate_", timeout: float = 2.0) -> None:
         if not table_prefix.replace("_", "").isalnum() or not table_prefix[0].isalpha():
-            raise EscalateError(
-                "table_prefix must start with a letter and hold only letters, digits and "
-                f"underscores, got {table_prefix!r}"
+            raise InputError(
+                "must start with a letter and hold only letters, digits and "
+                f"underscores, got {table_prefix!r}",
+                field="table_prefix",
             )
         if timeout <= 0:
-            raise EscalateError(f"timeout must be a positive number of seconds, got {timeout!r}")
+            raise InputError(
+                f"must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         if backend in ("postgresql", "postgres"):
@@ -114,8 +117,8 @@ class SQLHistoryStore:
             except ImportError:
                 raise MissingExtraError("PostgreSQL history", "postgres") from None
         elif backend != "sqlite":
-            raise EscalateError(
-                f"history URL must be sqlite:// or postgresql+psycopg://, got {url!r}"
+            raise InputError(
+                f"must be sqlite:// or postgresql+psycopg://, got {url!r}", field="url"
             )
         self.url = parsed
         self.dialect = "postgresql" if backend in ("postgresql", "postgres") else "sqlite"

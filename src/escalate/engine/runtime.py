@@ -1,0 +1,86 @@
+"""What an engine shares with its sessions: the compiled policy, the model, the stores,
+the clock and the per-conversation locks.
+
+The :class:`~escalate.engine.Engine` façade builds one :class:`Runtime` and hands it to
+every :class:`~escalate.engine.Session` it creates; neither looks inside the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from escalate.affect.base import AffectModel, AffectScores
+from escalate.affect.embedding import TextEmbedder
+from escalate.engine.history import HistoryGateway
+from escalate.engine.step import Compiled, affect_failure
+from escalate.models import Failure
+from escalate.signals.history import HistoryLookup
+from escalate.stores.session import SessionStore
+
+__all__ = ["Runtime"]
+
+#: Locks shared out among conversations; more stripes, fewer unrelated waits.
+LOCK_STRIPES = 256
+
+
+@dataclass(eq=False)
+class Runtime:
+    """The parts of an engine that its sessions use.
+
+    ``compiled`` is replaced as one reference when the policy is reloaded; a turn reads
+    it once and finishes under the policy it started with.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from escalate.affect.embedding import HashingEmbedder
+    >>> from escalate.engine.step import compile_policy
+    >>> from escalate.policy import load_policy
+    >>> from escalate.stores.session import MemorySessionStore
+    >>> runtime = Runtime(compile_policy(load_policy("dialogue_only", affect=False)),
+    ...                   affect=None, sessions=MemorySessionStore(), history=None,
+    ...                   embedder=HashingEmbedder(), topic_similarity=0.3,
+    ...                   clock=lambda: datetime(2026, 5, 1, tzinfo=UTC))
+    >>> runtime.score(["hello"])
+    ([], None)
+    """
+
+    compiled: Compiled
+    affect: AffectModel | None
+    sessions: SessionStore
+    history: HistoryGateway | None
+    embedder: TextEmbedder
+    topic_similarity: float
+    clock: Callable[[], datetime]
+    # Striped locks: turns of one conversation are serialised, memory stays bounded.
+    locks: tuple[threading.Lock, ...] = field(
+        default_factory=lambda: tuple(threading.Lock() for _ in range(LOCK_STRIPES))
+    )
+
+    def lock_for(self, conversation_id: str) -> threading.Lock:
+        """The lock that serialises the turns of ``conversation_id`` in this process."""
+        return self.locks[hash(conversation_id) % len(self.locks)]
+
+    def lookup(self) -> HistoryLookup | None:
+        """The history lookup for a live turn, through the gateway; ``None`` without history."""
+        if self.history is None:
+            return None
+        return HistoryLookup(self.history, self.embedder, self.topic_similarity)
+
+    def score(self, texts: Sequence[str]) -> tuple[list[AffectScores], Failure | None]:
+        """The affect scores of ``texts``, or none and the failure when the model failed
+        (a failing model must never crash the caller's bot)."""
+        if self.affect is None or not texts:
+            return [], None
+        try:
+            scores = self.affect.predict(list(texts))
+            if len(scores) != len(texts):
+                raise ValueError(
+                    f"the affect model returned {len(scores)} scores for {len(texts)} texts"
+                )
+            return scores, None
+        except Exception as exc:
+            return [], affect_failure(f"affect model: {type(exc).__name__}: {exc}")
