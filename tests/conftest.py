@@ -10,8 +10,14 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import settings
 
 from escalate.affect.base import EMOTION_LABELS, AffectScores
+
+# Property tests check behaviour, not speed: on a loaded machine one example can take longer
+# than hypothesis's default 200 ms deadline without anything being wrong.
+settings.register_profile("escalate", deadline=None)
+settings.load_profile("escalate")
 
 ANGRY_WORDS = ("furious", "ridiculous", "useless", "angry", "worst", "hate")
 SCARED_WORDS = ("scared", "afraid", "worried", "desperate")

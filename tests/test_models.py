@@ -7,12 +7,17 @@ from escalate.models import MAX_TEXT_CHARS, Conversation, Decision, Reason, Sign
 
 
 def test_turn_needs_text_intent_or_event() -> None:
-    with pytest.raises(InputError, match="text, intent or event"):
+    with pytest.raises(InputError, match="a text .which may be empty., an intent or an event"):
         Turn(role="user")
-    with pytest.raises(InputError, match="text, intent or event"):
-        Turn(role="user", text="   ")
     assert Turn(role="bot", intent="greeting").text is None
     assert Turn(role="bot", event="fallback").event == "fallback"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_an_empty_message_is_a_turn_without_text(text: str) -> None:
+    turn = Turn(role="user", text=text)
+    assert turn.text == text
+    assert not turn.has_text
 
 
 def test_turn_rejects_unknown_role_and_fields() -> None:

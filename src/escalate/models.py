@@ -81,7 +81,9 @@ class Turn(_Model):
     """One message in a conversation.
 
     A turn needs at least one of ``text``, ``intent`` or ``event``: logs from bots that
-    keep only NLU/NLG intents carry no text.
+    keep only NLU/NLG intents carry no text. The text may be empty: real logs hold
+    messages that were an attachment or a sticker. Such a turn is kept (it counts as a
+    turn) but not scored by the affect model.
 
     Examples
     --------
@@ -89,6 +91,8 @@ class Turn(_Model):
     'user'
     >>> Turn(role="bot", event="fallback").text is None
     True
+    >>> Turn(role="user", text="").has_text
+    False
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -103,9 +107,14 @@ class Turn(_Model):
 
     @model_validator(mode="after")
     def _has_content(self) -> Turn:
-        if not (self.text and self.text.strip()) and not self.intent and not self.event:
-            raise ValueError("a turn needs a non-empty text, intent or event")
+        if self.text is None and not self.intent and not self.event:
+            raise ValueError("a turn needs a text (which may be empty), an intent or an event")
         return self
+
+    @property
+    def has_text(self) -> bool:
+        """True when the turn has a text with something other than white space."""
+        return bool(self.text and self.text.strip())
 
 
 class Label(_Model):
@@ -434,8 +443,10 @@ class Failure(_Model):
 class Decision(_Model):
     """What to do after a turn.
 
-    ``action`` is what the bot should do now; ``rule`` the id of the rule (or guard)
-    that decided; ``reasons`` the conditions that held with their values. ``guard``
+    ``action`` is what the bot should do now; ``role`` whose turn it was (a policy decides
+    on user turns, and on bot turns when it says so, before the bot's message is sent;
+    other turns are answered with ``continue``);
+    ``rule`` the id of the rule (or guard) that decided; ``reasons`` the conditions that held with their values. ``guard``
     names a guard that changed the rules' action (cooldown, business hours, already
     handed off, on_error) and ``suppressed`` the action it replaced. ``packet`` is set
     when the action hands off. ``signals`` (the values at this turn), ``failures`` (the
@@ -454,6 +465,7 @@ class Decision(_Model):
     conversation_id: str
     turn: int = Field(ge=0)
     action: Action
+    role: Role = "user"
     rule: str | None = None
     reasons: list[Reason] = Field(default_factory=list)
     queue: str | None = None
@@ -482,6 +494,7 @@ class Decision(_Model):
         return {
             "conversation_id": self.conversation_id,
             "turn": self.turn,
+            "role": self.role,
             "action": self.action,
             "rule": self.rule,
             "reasons": [r.model_dump(exclude_none=True) for r in self.reasons],

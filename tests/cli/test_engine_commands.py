@@ -61,6 +61,7 @@ def test_decide_prints_one_line_per_user_turn() -> None:
     assert set(rows[0]) == {
         "conversation_id",
         "turn",
+        "role",
         "action",
         "rule",
         "reasons",

@@ -36,7 +36,7 @@ def test_bad_records_name_line_and_field_and_the_rest_survive() -> None:
     assert set(errors) == {2, 3, 4, 5, 6, 8}
     assert errors[2].startswith("line 2: not valid JSON")
     assert errors[3].startswith("line 3: turns.0.role:") and "'customer'" in errors[3]
-    assert errors[4].startswith("line 4: turns.0:") and "text, intent or event" in errors[4]
+    assert errors[4].startswith("line 4: turns.0:") and "an intent or an event" in errors[4]
     assert errors[5].startswith(
         f"line 5: turns.0.text: String should have at most {MAX_TEXT_CHARS}"
     )

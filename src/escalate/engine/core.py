@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from escalate.affect.base import AffectModel
+from escalate.affect.base import AffectModel, MessageContext
 from escalate.affect.embedding import (
     HashingEmbedder,
     TextEmbedder,
@@ -43,7 +43,7 @@ from escalate.engine.history import HistoryGateway, contact_record
 from escalate.engine.runtime import Runtime
 from escalate.engine.session import Session
 from escalate.engine.state import SessionState
-from escalate.engine.step import compile_policy, prepare, step
+from escalate.engine.step import compile_policy, message_context, prepare, step
 from escalate.errors import InputError, PolicyError, PolicyProblem
 from escalate.models import Conversation, Decision, Outcome
 from escalate.policy import Policy, load_policy
@@ -310,7 +310,8 @@ class Engine:
         history: HistoryStore | None = None,
         record: bool = False,
     ) -> list[Decision]:
-        """Replay a whole conversation turn by turn; one decision per user turn.
+        """Replay a whole conversation turn by turn; one decision per user turn (and per
+        bot turn when the policy decides on bot turns).
 
         The conversation runs in a private session (nothing is written to the session
         store), and the affect model receives all its user messages in one call. Each
@@ -363,8 +364,14 @@ class Engine:
     ) -> Iterator[tuple[Conversation, list[Decision]]]:
         runtime = self._runtime
         compiled = runtime.compiled
-        texts = [t.text for c in chunk for t in c.turns if t.role == "user" and t.text]
-        scores, affect_failed = runtime.score(texts)
+        texts: list[str] = []
+        contexts: list[MessageContext | None] = []
+        for c in chunk:
+            for i, t in enumerate(c.turns):
+                if t.role == "user" and t.has_text:
+                    texts.append(t.text or "")
+                    contexts.append(message_context(c.turns[:i]) if runtime.reads_context else None)
+        scores, affect_failed = runtime.score(texts, contexts)
         score_iter = iter(scores)
         lookup = HistoryLookup(history, runtime.embedder, runtime.topic_similarity)
         for conversation in chunk:
@@ -382,7 +389,7 @@ class Engine:
             )
             decisions: list[Decision] = []
             for turn in conversation.turns:
-                has_text = turn.role == "user" and bool(turn.text)
+                has_text = turn.role == "user" and turn.has_text
                 turn_scores = next(score_iter, None) if has_text else None
                 now = turn.timestamp or runtime.clock()
                 state, history_failed = prepare(compiled, state, turn, now, lookup)
@@ -392,7 +399,9 @@ class Engine:
                 state, decision = step(
                     compiled, state, turn, turn_scores, failures, now, lookup, runtime.embedder
                 )
-                if turn.role == "user":
+                if turn.role == "user" or (
+                    turn.role == "bot" and compiled.policy.decides_on_bot_turns
+                ):
                     decisions.append(decision)
             if record and history is not None:
                 given = conversation.metadata.get("outcome")

@@ -7,12 +7,13 @@ every :class:`~escalate.engine.Session` it creates; neither looks inside the oth
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from escalate.affect.base import AffectModel, AffectScores
+from escalate.affect.base import AffectModel, AffectScores, ContextualAffectModel, MessageContext
 from escalate.affect.embedding import TextEmbedder
 from escalate.engine.history import HistoryGateway
 from escalate.engine.step import Compiled, affect_failure
@@ -21,6 +22,8 @@ from escalate.signals.history import HistoryLookup
 from escalate.stores.session import SessionStore
 
 __all__ = ["Runtime"]
+
+_log = logging.getLogger("escalate")
 
 #: Locks shared out among conversations; more stripes, fewer unrelated waits.
 LOCK_STRIPES = 256
@@ -70,13 +73,25 @@ class Runtime:
             return None
         return HistoryLookup(self.history, self.embedder, self.topic_similarity)
 
-    def score(self, texts: Sequence[str]) -> tuple[list[AffectScores], Failure | None]:
-        """The affect scores of ``texts``, or none and the failure when the model failed
-        (a failing model must never crash the caller's bot)."""
+    @property
+    def reads_context(self) -> bool:
+        """True when the affect model scores a message with the messages before it."""
+        return isinstance(self.affect, ContextualAffectModel)
+
+    def score(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None] | None = None
+    ) -> tuple[list[AffectScores], Failure | None]:
+        """The affect scores of ``texts`` (each read with ``contexts[i]`` when the model
+        reads context), or none and the failure when the model failed (a failing model
+        must never crash the caller's bot)."""
         if self.affect is None or not texts:
             return [], None
         try:
-            scores = self.affect.predict(list(texts))
+            if isinstance(self.affect, ContextualAffectModel):
+                given = list(contexts) if contexts is not None else [None] * len(texts)
+                scores = self.affect.predict_in_context(list(texts), given)
+            else:
+                scores = self.affect.predict(list(texts))
             if len(scores) != len(texts):
                 raise ValueError(
                     f"the affect model returned {len(scores)} scores for {len(texts)} texts"
@@ -84,3 +99,12 @@ class Runtime:
             return scores, None
         except Exception as exc:
             return [], affect_failure(f"affect model: {type(exc).__name__}: {exc}")
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Let a model that reads context encode the bot's messages as they are sent; a
+        failure here is logged, and the customer's next turn meets it again."""
+        if isinstance(self.affect, ContextualAffectModel) and texts:
+            try:
+                self.affect.prepare(list(texts))
+            except Exception as exc:
+                _log.warning("affect model: could not prepare a bot message: %s", exc)

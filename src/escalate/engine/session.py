@@ -17,11 +17,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from escalate.affect.base import AffectScores
+from escalate.affect.base import AffectScores, MessageContext
 from escalate.engine.history import contact_record, is_outage
 from escalate.engine.runtime import Runtime
 from escalate.engine.state import SessionState
-from escalate.engine.step import late_failure, prepare, session_failure, step
+from escalate.engine.step import (
+    late_failure,
+    message_context,
+    prepare,
+    session_failure,
+    step,
+)
 from escalate.errors import InputError
 from escalate.models import ContactRecord, Decision, Failure, Outcome, Turn
 
@@ -95,8 +101,13 @@ class Session:
     def observe(self, turn: Turn | Mapping[str, Any]) -> Decision:
         """Record one turn and decide what to do now.
 
-        Bot, agent and system turns are recorded and answered with ``continue``; the policy
-        is evaluated on user turns. A failing model or store never raises: the decision
+        The policy is evaluated on user turns, and on bot turns when it decides on them
+        (``decide_on: [user, bot]``: observe the bot's message before sending it, and
+        hand over instead when the decision says so); other turns are recorded and
+        answered with ``continue``. A customer message is scored with the messages before
+        it when the affect model reads context; a bot message is handed to the model as
+        it is observed, so that the customer's reply finds it encoded. A turn with an
+        empty text (an attachment, a sticker) is recorded but not scored. A failing model or store never raises: the decision
         follows the policy's ``on_error`` and names the failure in its reasons.
 
         The turn is saved with a compare-and-set on the state's version; when another
@@ -116,9 +127,15 @@ class Session:
         compiled = runtime.compiled
         scores: AffectScores | None = None
         affect_failed: Failure | None = None
-        if turn.role == "user" and turn.text:
-            batch, affect_failed = runtime.score([turn.text])
-            scores = batch[0] if batch else None
+        context: MessageContext | None = None
+        scored = turn.role == "user" and turn.has_text
+        if scored:
+            # Inference runs outside the conversation's lock; the context it read is
+            # checked again against the state the turn is saved on.
+            context = self._context() if runtime.reads_context else None
+            scores, affect_failed = self._score(turn, context)
+        elif turn.role == "bot" and turn.has_text:
+            runtime.prepare([turn.text or ""])
         now = turn.timestamp or runtime.clock()
         lookup = runtime.lookup()
         sessions = runtime.sessions
@@ -134,6 +151,12 @@ class Session:
                     loaded, load_failure = None, exc
                     failures.append(session_failure(f"session store: {type(exc).__name__}: {exc}"))
                 state = loaded if loaded is not None else self._new_state(now)
+                if scored and runtime.reads_context and load_failure is None:
+                    current = message_context(state.turns)
+                    if current != context:  # another worker added a turn meanwhile
+                        context = current
+                        scores, affect_failed = self._score(turn, context)
+                        failures = [affect_failed] if affect_failed is not None else []
                 state, history_failed = prepare(compiled, state, turn, now, lookup)
                 if history_failed is not None:
                     failures.append(history_failed)
@@ -172,6 +195,21 @@ class Session:
             # recorded even when the session store failed: the handoff did happen
             self._record(contact_record(final, "handed_off", runtime.clock))
         return decision
+
+    def _context(self) -> MessageContext | None:
+        """What came before a customer turn, from the saved state (``None`` when the
+        store cannot be read: the turn's decision then names that failure)."""
+        try:
+            state = self._runtime.sessions.load(self.conversation_id)
+        except Exception:
+            return None
+        return message_context(state.turns) if state is not None else MessageContext()
+
+    def _score(
+        self, turn: Turn, context: MessageContext | None
+    ) -> tuple[AffectScores | None, Failure | None]:
+        batch, failed = self._runtime.score([turn.text or ""], [context])
+        return (batch[0] if batch else None), failed
 
     async def aobserve(self, turn: Turn | Mapping[str, Any]) -> Decision:
         """:meth:`observe` for asyncio backends: inference runs in a worker thread, so the

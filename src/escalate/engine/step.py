@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from escalate.affect.base import AffectScores, affect_signals
+from escalate.affect.base import AffectScores, MessageContext, affect_signals
 from escalate.affect.embedding import TextEmbedder
 from escalate.engine.state import SessionState
 from escalate.models import (
@@ -30,7 +30,7 @@ from escalate.models import (
 )
 from escalate.packet import build_packet
 from escalate.policy import Policy
-from escalate.policy.decide import Memory, decide
+from escalate.policy.decide import Memory, Role, decide
 from escalate.signals.catalog import (
     CATALOG,
     LATEST_TURN_SIGNALS,
@@ -47,6 +47,7 @@ __all__ = [
     "compile_policy",
     "history_failure",
     "late_failure",
+    "message_context",
     "prepare",
     "session_failure",
     "step",
@@ -120,6 +121,28 @@ def session_failure(message: str) -> Failure:
     return Failure(message=message, signals=_EARLIER_TURN_SIGNALS, memory=True)
 
 
+def message_context(turns: Sequence[Turn]) -> MessageContext:
+    """What came before the next customer message: the bot's latest message and the
+    customer's latest message (each with text; ``None`` when there is none).
+
+    Examples
+    --------
+    >>> message_context([Turn(role="user", text="Where is my refund?"),
+    ...                  Turn(role="bot", text="Refunds take 5-7 days.")])
+    MessageContext(bot='Refunds take 5-7 days.', user='Where is my refund?')
+    """
+    bot: str | None = None
+    user: str | None = None
+    for turn in reversed(turns):
+        if bot is None and turn.role == "bot" and turn.has_text:
+            bot = turn.text
+        elif user is None and turn.role == "user" and turn.has_text:
+            user = turn.text
+        if bot is not None and user is not None:
+            break
+    return MessageContext(bot=bot, user=user)
+
+
 def prepare(
     compiled: Compiled,
     state: SessionState,
@@ -178,7 +201,10 @@ def step(
 ) -> tuple[SessionState, Decision]:
     """Advance ``state`` by ``turn`` and decide it with :func:`~escalate.policy.decide.decide`.
 
-    ``scores`` are the affect model's scores of the turn's text (``None`` without);
+    Customer turns are decided; so are bot turns when the policy decides on them
+    (``decide_on: [user, bot]``), with the customer's latest scores; other turns are
+    recorded and answered with ``continue``. ``scores`` are the affect model's scores of
+    a customer turn's text (``None`` without);
     ``failures`` the components that failed on the way (the model, a store); ``at`` the
     time of the turn (its timestamp, else the engine's clock).
     """
@@ -190,9 +216,18 @@ def step(
         "dialogue": dialogue,
         "version": state.version + 1,
     }
-    if turn.role != "user":
+    role: Role
+    if turn.role == "user":
+        role = "user"
+    elif turn.role == "bot" and policy.decides_on_bot_turns:
+        role = "bot"
+    else:
         return state.model_copy(update=update), Decision(
-            conversation_id=state.conversation_id, turn=index, action="continue", decided_at=at
+            conversation_id=state.conversation_id,
+            turn=index,
+            action="continue",
+            role=turn.role,
+            decided_at=at,
         )
 
     values: dict[str, float | None] = dict(analyzer.signals(dialogue))
@@ -201,10 +236,15 @@ def step(
     values.update(state.customer)
     for name in compiled.optional_names:
         values.setdefault(name, None)
-    affect = affect_signals(scores) if scores is not None else {}
-    series = extend_series(state.series, affect) if affect else state.series
-    update["series"] = series
-    update["user_affect"] = (*state.user_affect, scores)
+    if role == "user":
+        affect = affect_signals(scores) if scores is not None else {}
+        series = extend_series(state.series, affect) if affect else state.series
+        update["series"] = series
+        update["user_affect"] = (*state.user_affect, scores)
+    else:  # a bot turn: the customer's latest scores still stand
+        latest = next((a for a in reversed(state.user_affect) if a is not None), None)
+        affect = affect_signals(latest) if latest is not None else {}
+        series = state.series
     if policy.requires_affect or affect:
         values.update(_NO_AFFECT)
         values.update(affect)
@@ -213,7 +253,9 @@ def step(
 
     user_turn = dialogue.user_turns - 1
     memory = Memory(state.handed_off, state.last_escalation_action, state.last_escalation_user_turn)
-    verdict = decide(policy, values, user_turn=user_turn, memory=memory, at=at, failures=failures)
+    verdict = decide(
+        policy, values, user_turn=user_turn, memory=memory, at=at, failures=failures, role=role
+    )
     memory = memory.after(verdict, user_turn)
     update["handed_off"] = memory.handed_off
     update["last_escalation_action"] = memory.last_action
@@ -238,6 +280,7 @@ def step(
         conversation_id=state.conversation_id,
         turn=index,
         action=verdict.action,
+        role=role,
         rule=verdict.rule,
         reasons=reasons,
         queue=verdict.queue,

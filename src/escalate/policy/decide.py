@@ -24,13 +24,16 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from escalate.models import ACTION_STRENGTH, Action, Failure, Priority, Reason
 from escalate.policy.loader import CompiledRule, Policy
 
-__all__ = ["Memory", "Verdict", "decide"]
+__all__ = ["Memory", "Role", "Verdict", "decide"]
 
 Values = Mapping[str, float | None]
+#: Whose turn is decided.
+Role = Literal["user", "bot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,25 +96,31 @@ def _matched(rule: CompiledRule, values: Values) -> Verdict:
     return Verdict(match.action, match.rule, tuple(match.reasons), match.queue, match.priority)
 
 
-def _first_match(policy: Policy, values: Values) -> tuple[Verdict, bool]:
+def _candidates(policy: Policy, role: Role) -> list[CompiledRule]:
+    """The explicit request (customer turns only) and the rules for turns of ``role``."""
+    explicit = policy.explicit_request if role == "user" else None
+    return [
+        *([explicit] if explicit is not None else []),
+        *(r for r in policy.rules if r.applies_to(role)),
+    ]
+
+
+def _first_match(policy: Policy, values: Values, role: Role) -> tuple[Verdict, bool]:
     """The rules' verdict, and whether it is the explicit request's."""
-    explicit = policy.explicit_request
-    if explicit is not None and explicit.expression.evaluate(values):
-        return _matched(explicit, values), True
-    for rule in policy.rules:
+    for rule in _candidates(policy, role):
         if rule.expression.evaluate(values):
-            return _matched(rule, values), False
+            return _matched(rule, values), rule is policy.explicit_request
     return Verdict("continue"), False
 
 
 def _first_match_despite(
-    policy: Policy, values: Values, failed: frozenset[str]
+    policy: Policy, values: Values, failed: frozenset[str], role: Role
 ) -> tuple[Verdict | CompiledRule, bool]:
     """First match in three-valued logic: the verdict of the first rule that holds, or
     the first rule whose outcome depends on a failed signal; and whether it is the
     explicit request."""
     explicit = policy.explicit_request
-    for rule in (*([explicit] if explicit is not None else []), *policy.rules):
+    for rule in _candidates(policy, role):
         holds = rule.expression.truth(values, failed)
         if holds is None:
             return rule, rule is explicit
@@ -138,8 +147,14 @@ def decide(
     memory: Memory,
     at: datetime | None,
     failures: Sequence[Failure] = (),
+    role: Role = "user",
 ) -> Verdict:
-    """Decide one user turn.
+    """Decide one turn: a customer's message, or (for a policy that decides on bot turns)
+    a bot's message before it reaches the customer.
+
+    On a bot turn only the rules with ``on: bot`` or ``on: any`` are read, and not the
+    explicit-request guard, which answers what a customer says. The guards apply as on
+    a customer turn; a bot turn counts for the cooldown as the customer turn before it.
 
     When components failed, the explicit request and the rules are read in Kleene's
     three-valued logic over the signals the failures left unknown (see
@@ -162,7 +177,8 @@ def decide(
     values:
         The signal values at this turn.
     user_turn:
-        0-based index of this turn among the conversation's user turns (for the cooldown).
+        0-based index of this turn among the conversation's user turns, or of the last
+        user turn before a bot turn (for the cooldown).
     memory:
         What the guards remember of the earlier decisions.
     at:
@@ -170,6 +186,8 @@ def decide(
         business hours.
     failures:
         Components that failed at this turn.
+    role:
+        ``user`` or ``bot``: whose turn it is.
 
     Raises
     ------
@@ -193,12 +211,12 @@ def decide(
     names = policy.signal_names
     relevant = [f for f in failures if f.memory or not f.signals.isdisjoint(names)]
     if not relevant:
-        verdict, explicit = _first_match(policy, values)
+        verdict, explicit = _first_match(policy, values, role)
         return _guard(policy, verdict, explicit=explicit, user_turn=user_turn, memory=memory, at=at)
     failed = frozenset().union(*(f.signals for f in relevant))
     forgotten = any(f.memory for f in relevant)
     guards = policy.guards
-    found, explicit = _first_match_despite(policy, values, failed)
+    found, explicit = _first_match_despite(policy, values, failed, role)
     if isinstance(found, CompiledRule):
         unknown = ", ".join(sorted(n for n in found.expression.names if n in failed))
         verdict = _on_error(policy, relevant, f"rule {found.id!r} needs {unknown}")

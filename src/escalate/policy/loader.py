@@ -23,7 +23,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -84,6 +84,8 @@ class CompiledRule:
         The rule's ``then`` (``queue`` already falls back to the ``default_queue``).
     line:
         The line of the rule in its file, when known.
+    on:
+        The turns the rule applies to: ``user``, ``bot`` or ``any``.
 
     Examples
     --------
@@ -105,6 +107,11 @@ class CompiledRule:
     queue: str | None
     priority: Priority
     line: int | None = None
+    on: Literal["user", "bot", "any"] = "user"
+
+    def applies_to(self, role: Literal["user", "bot"]) -> bool:
+        """True when the rule is evaluated on turns of ``role``."""
+        return self.on == "any" or self.on == role
 
     def match(self, values: Values) -> RuleMatch | None:
         """A :class:`RuleMatch` when the rule's condition holds, else ``None``."""
@@ -184,6 +191,8 @@ class Policy:
         Every signal any condition reads.
     requires_affect:
         True when a condition reads an affect or trajectory signal.
+    decide_on:
+        The roles of the turns the policy decides on (``{"user"}``, or ``{"user", "bot"}``).
 
     Examples
     --------
@@ -199,6 +208,7 @@ class Policy:
     __slots__ = (
         "_checks",
         "costs",
+        "decide_on",
         "dialogue",
         "explicit_request",
         "guards",
@@ -226,6 +236,7 @@ class Policy:
     costs: Costs | None
     signal_names: frozenset[str]
     requires_affect: bool
+    decide_on: frozenset[str]
     _checks: tuple[tuple[Any, CompiledRule], ...]
 
     def __init__(
@@ -254,7 +265,8 @@ class Policy:
             "costs": spec.costs,
             "signal_names": frozenset(names),
             "requires_affect": any(requires_affect(n) for n in names),
-            "_checks": tuple((r.expression.evaluate, r) for r in rules),
+            "decide_on": frozenset(spec.decide_on),
+            "_checks": tuple((r.expression.evaluate, r) for r in rules if r.applies_to("user")),
         }
         for key, value in fields.items():
             object.__setattr__(self, key, value)
@@ -277,11 +289,16 @@ class Policy:
             (self.spec, self.rules, self.explicit_request, self.name, self.source),
         )
 
-    def evaluate(self, values: Values) -> RuleMatch | None:
-        """The first rule whose condition holds, or ``None`` when none does.
+    @property
+    def decides_on_bot_turns(self) -> bool:
+        """True when the policy also decides on bot turns (``decide_on: [user, bot]``)."""
+        return "bot" in self.decide_on
 
-        Guards (explicit request, cooldown, single handoff, business hours) are the
-        engine's to apply; this only runs the rules.
+    def evaluate(self, values: Values) -> RuleMatch | None:
+        """The first rule for customer turns whose condition holds, or ``None``.
+
+        Guards (explicit request, cooldown, single handoff, business hours) are applied by
+        :func:`~escalate.policy.decide.decide`; this only runs the rules.
         """
         for holds, rule in self._checks:
             if holds(values):
@@ -294,9 +311,14 @@ class Policy:
             return None
         return self.explicit_request.match(values)
 
-    def margins(self, values: Values) -> dict[str, float | None]:
-        """Each rule's :meth:`~escalate.policy.expressions.Expression.margin`, by rule id."""
-        return {rule.id: rule.expression.margin(values) for rule in self.rules}
+    def margins(
+        self, values: Values, role: Literal["user", "bot"] = "user"
+    ) -> dict[str, float | None]:
+        """Each rule's :meth:`~escalate.policy.expressions.Expression.margin`, by rule id,
+        for the rules evaluated on turns of ``role``."""
+        return {
+            rule.id: rule.expression.margin(values) for rule in self.rules if rule.applies_to(role)
+        }
 
 
 def _restore_policy(
@@ -815,6 +837,21 @@ def _parse(
         if expression is not None and expression.always is True and raw.get("enabled") is not False:
             always_rule = (str(rule_id), _line_for(("rules", i), lines))
 
+    raw_roles = data.get("decide_on", ["user"])
+    roles = set(raw_roles) if isinstance(raw_roles, list) else {"user"}
+    for i, raw in enumerate(rules_list):
+        on = raw.get("on", "user") if isinstance(raw, dict) else "user"
+        needs = {"bot": ["bot"], "user": ["user"], "any": ["user", "bot"]}.get(str(on), [])
+        missing = [role for role in needs if role not in roles]
+        if missing and raw.get("enabled") is not False:
+            label = repr(raw.get("id")) if isinstance(raw.get("id"), str) else f"number {i}"
+            problem(
+                ("rules", i, "on"),
+                f"rule {label} acts on {' and '.join(missing)} turns, which the policy does "
+                f"not decide on; add {' and '.join(missing)} to decide_on "
+                "(decide_on: [user, bot])",
+            )
+
     if problems or spec is None:
         problems.sort(key=lambda p: (p.line is None, p.line or 0))
         raise PolicyError(problems) from None
@@ -833,6 +870,7 @@ def _parse(
                 queue=rule.then.queue or default_queue,
                 priority=rule.then.priority,
                 line=_line_for(("rules", i), lines),
+                on=rule.on,
             )
         )
     explicit: CompiledRule | None = None

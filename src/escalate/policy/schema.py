@@ -101,6 +101,14 @@ def _when_text(value: Any) -> Any:
     return value
 
 
+#: Whose turns a policy decides on.
+Role = Literal["user", "bot"]
+
+
+def _user_turns() -> list[Role]:
+    return ["user"]
+
+
 class Outcome(BaseModel):
     """What a rule does when its condition holds (the ``then:`` of a rule).
 
@@ -143,6 +151,10 @@ class Rule(BaseModel):
         An :class:`Outcome`.
     ``enabled``
         ``false`` switches the rule off without deleting it (it is still checked).
+    ``on``
+        Which turns the rule is evaluated on: ``user`` (the default: each customer
+        message), ``bot`` (each bot message, as the backend is about to send it; needs
+        ``bot`` in the document's ``decide_on``) or ``any``.
 
     Examples
     --------
@@ -158,6 +170,7 @@ class Rule(BaseModel):
     when: str = Field(min_length=1)
     then: Outcome
     enabled: bool = True
+    on: Literal["user", "bot", "any"] = "user"
 
     @field_validator("id")
     @classmethod
@@ -596,6 +609,12 @@ class PolicyDocument(BaseModel):
     ``trajectory``
         ``window`` and ``threshold`` of the trajectory signals
         (:class:`~escalate.signals.trajectory.TrajectoryConfig`).
+    ``decide_on``
+        The turns the policy decides on: ``[user]`` (the default: every customer message)
+        or ``[user, bot]`` (also every bot message, before it reaches the customer, so a
+        policy can hand over instead of sending a second "sorry, I didn't get that").
+        Rules say which turns they apply to with ``on``; the explicit-request guard
+        applies to customer messages.
     ``rules``
         At least one :class:`Rule`; first match wins.
     ``guards``
@@ -632,12 +651,20 @@ class PolicyDocument(BaseModel):
     default_queue: str | None = Field(default=None, min_length=1, max_length=100)
     dialogue: DialogueConfig = Field(default_factory=DialogueConfig)
     trajectory: TrajectoryConfig = Field(default_factory=TrajectoryConfig)
+    decide_on: list[Role] = Field(default_factory=_user_turns, min_length=1)
     rules: list[Rule] = Field(min_length=1)
     guards: Guards = Field(default_factory=Guards)
     on_error: ErrorAction = "offer_human"
     packet: PacketConfig = Field(default_factory=PacketConfig)
     costs: Costs | None = None
     scores: dict[str, ScoreSpec] = Field(default_factory=dict)
+
+    @field_validator("decide_on")
+    @classmethod
+    def _distinct_roles(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise _problem(f"expected each of user and bot at most once; got {value}")
+        return value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PolicyDocument:

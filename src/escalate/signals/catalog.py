@@ -77,6 +77,10 @@ _DIALOGUE: dict[str, str] = {
     "when there has been none",
     "dialogue.asked_for_human": "1 when the latest user turn asks for a person (keywords or intent), else 0",
     "dialogue.human_requests": "user turns so far that ask for a person (keywords or intent)",
+    "dialogue.last_bot_fallback": "1 when the bot's latest message is a fallback, else 0 (on a "
+    "bot turn: the message about to be sent)",
+    "dialogue.last_bot_reprompt": "1 when the bot's latest message re-asks its question, else 0",
+    "dialogue.last_bot_repeated": "1 when the bot's latest message repeats an earlier one, else 0",
     "dialogue.elapsed_seconds": "seconds since the first turn (needs timestamps)",
     "dialogue.gap_seconds": "seconds between the latest turn and the one before (needs timestamps)",
 }
@@ -85,7 +89,8 @@ _DIALOGUE: dict[str, str] = {
 TRAJECTORY_SERIES: dict[str, str] = {
     "negative": "sentiment.negative",
     "frustration": "mood.frustration",
-    "distress": "mood.distress",
+    "dissatisfaction": "dissatisfaction",
+    "distress": "distress",
     "human_request": "human_request",
 }
 TRAJECTORY_STATS: dict[str, str] = {
@@ -146,6 +151,23 @@ def _build() -> dict[str, SignalSpec]:
         for g, m in EMOTION_GROUPS.items()
     ]
     specs.append(SignalSpec("human_request", "affect", "probability the message asks for a human"))
+    specs.append(
+        SignalSpec(
+            "dissatisfaction",
+            "affect",
+            "probability the customer is unhappy with how they are being served (misunderstood, "
+            "unhelped, kept waiting), read with the bot's previous message; not negativity "
+            "about the topic (unknown for a model without this head)",
+        )
+    )
+    specs.append(
+        SignalSpec(
+            "distress",
+            "affect",
+            "probability the customer is in a vulnerable situation: bereavement, illness, job "
+            "loss or money trouble, fear for their safety (unknown for a model without this head)",
+        )
+    )
     specs += [
         SignalSpec(f"trajectory.{series}.{stat}", "trajectory", f"{signal}: {meaning}")
         for series, signal in TRAJECTORY_SERIES.items()

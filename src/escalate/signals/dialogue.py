@@ -192,6 +192,9 @@ class DialogueState(BaseModel):
     consecutive_user_failures: int = 0
     successes: int = 0
     user_turns_at_success: int = 0
+    last_bot_fallback: bool = False
+    last_bot_reprompt: bool = False
+    last_bot_repeated: bool = False
     first_at: datetime | None = None
     last_at: datetime | None = None
     gap_seconds: float | None = None
@@ -332,12 +335,16 @@ class DialogueAnalyzer:
             )
         else:
             loop = bool(turn.intent) and not fallback and turn.intent in state.bot_intents
+        reprompt = self.is_reprompt(turn)
         return {
             "bot_turns": state.bot_turns + 1,
             "fallbacks": state.fallbacks + int(fallback),
             "consecutive_fallbacks": state.consecutive_fallbacks + 1 if fallback else 0,
-            "reprompts": state.reprompts + int(self.is_reprompt(turn)),
+            "reprompts": state.reprompts + int(reprompt),
             "bot_repeats": state.bot_repeats + int(loop and not fallback),
+            "last_bot_fallback": fallback,
+            "last_bot_reprompt": reprompt,
+            "last_bot_repeated": loop and not fallback,
             "bot_texts": (*state.bot_texts, text) if text else state.bot_texts,
             "bot_intents": (*state.bot_intents, turn.intent) if turn.intent else state.bot_intents,
         }
@@ -367,6 +374,9 @@ class DialogueAnalyzer:
             "dialogue.successes": float(state.successes),
             "dialogue.turns_since_success": float(state.user_turns - state.user_turns_at_success),
             "dialogue.asked_for_human": float(state.asked_for_human),
+            "dialogue.last_bot_fallback": float(state.last_bot_fallback),
+            "dialogue.last_bot_reprompt": float(state.last_bot_reprompt),
+            "dialogue.last_bot_repeated": float(state.last_bot_repeated),
             "dialogue.human_requests": float(state.human_requests),
             "dialogue.elapsed_seconds": elapsed,
             "dialogue.gap_seconds": state.gap_seconds,

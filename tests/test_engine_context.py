@@ -1,0 +1,205 @@
+"""Customer messages are scored with what came before them, live and in replay alike;
+bot turns can be decided; empty messages are kept but not scored."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import escalate
+from escalate.affect.base import EMOTION_LABELS, AffectScores, MessageContext
+from escalate.errors import PolicyError
+from escalate.models import Conversation, Turn
+from escalate.policy import parse_policy
+
+
+class ContextRecorder:
+    """An affect model that reads context: dissatisfied when the bot promised a wait."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, MessageContext | None]] = []
+        self.prepared: list[str] = []
+        self._lock = threading.Lock()
+
+    def predict(self, texts: Sequence[str]) -> list[AffectScores]:
+        return self.predict_in_context(texts, [None] * len(texts))
+
+    def predict_in_context(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> list[AffectScores]:
+        with self._lock:
+            self.seen.extend(zip(texts, contexts, strict=True))
+        out = []
+        for text, context in zip(texts, contexts, strict=True):
+            waited = context is not None and context.bot is not None and "days" in context.bot
+            late = "months" in text
+            out.append(
+                AffectScores(
+                    sentiment={"negative": 0.2, "neutral": 0.7, "positive": 0.1},
+                    emotions=dict.fromkeys(EMOTION_LABELS, 0.0),
+                    human_request=0.9 if "person" in text else 0.01,
+                    dissatisfaction=0.9 if waited and late else 0.1,
+                    distress=0.0,
+                )
+            )
+        return out
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        with self._lock:
+            self.prepared.extend(texts)
+
+
+POLICY = """\
+version: 1
+rules:
+  - id: dissatisfied
+    when: dissatisfaction >= 0.8
+    then: {action: offer_human}
+"""
+
+BOT_TURN_POLICY = """\
+version: 1
+decide_on: [user, bot]
+rules:
+  - id: second-fallback
+    on: bot
+    description: hand over instead of sending a second fallback
+    when: dialogue.consecutive_fallbacks >= 2
+    then: {action: handoff}
+  - id: asked
+    when: dialogue.asked_for_human
+    then: {action: handoff}
+"""
+
+
+def engine(text: str, affect: object | None = None) -> escalate.Engine:
+    policy = parse_policy(text, affect=affect is not None)
+    return escalate.Engine(policy, affect=affect, history=None)  # type: ignore[arg-type]
+
+
+def test_the_same_words_after_different_bot_messages_decide_differently() -> None:
+    model = ContextRecorder()
+    e = engine(POLICY, model)
+    late = e.session("a")
+    late.observe(Turn(role="user", text="Where is my refund?"))
+    late.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    assert late.observe(Turn(role="user", text="It's been four months.")).action == "offer_human"
+    fact = e.session("b")
+    fact.observe(Turn(role="bot", text="How long have you had the device?"))
+    assert fact.observe(Turn(role="user", text="It's been four months.")).action == "continue"
+    contexts = dict(model.seen)
+    assert contexts["Where is my refund?"] == MessageContext(bot=None, user=None)
+    assert model.seen[1] == (
+        "It's been four months.",
+        MessageContext(bot="Refunds take 5-7 days.", user="Where is my refund?"),
+    )
+    assert model.prepared == ["Refunds take 5-7 days.", "How long have you had the device?"]
+
+
+turns = st.lists(
+    st.tuples(
+        st.sampled_from(["user", "bot", "agent"]),
+        st.sampled_from(["", "hi", "it's been months", "Refunds take days.", "no", "ok"]),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(max_examples=60)
+@given(turns)
+def test_replay_reads_the_contexts_a_live_session_read(pairs: list[tuple[str, str]]) -> None:
+    conversation = Conversation(
+        id="c",
+        turns=[Turn(role=role, text=text) for role, text in pairs],  # type: ignore[arg-type]
+    )
+    live_model, replay_model = ContextRecorder(), ContextRecorder()
+    session = engine(POLICY, live_model).session("c")
+    observed = [session.observe(t) for t in conversation.turns]
+    replayed = engine(POLICY, replay_model).decide(conversation)
+    assert [
+        d for d in observed if d.role == "user" and conversation.turns[d.turn].role == "user"
+    ] == [d for d in replayed]
+    assert live_model.seen == replay_model.seen
+    # only customer messages with text are scored
+    scored = [t.text for t in conversation.turns if t.role == "user" and t.has_text]
+    assert [text for text, _ in replay_model.seen] == scored
+
+
+def test_an_empty_message_is_kept_but_not_scored() -> None:
+    model = ContextRecorder()
+    e = engine(POLICY, model)
+    conversation = Conversation(
+        id="c",
+        turns=[
+            Turn(role="user", text="Where is my parcel?"),
+            Turn(role="bot", text="It is on its way."),
+            Turn(role="user", text=""),  # a photo of the empty doorstep
+            Turn(role="user", text="It's been months"),
+        ],
+    )
+    decisions = e.decide(conversation)
+    assert [d.turn for d in decisions] == [0, 2, 3]
+    assert [t for t, _ in model.seen] == ["Where is my parcel?", "It's been months"]
+    # the empty message is not the context of the next one
+    assert model.seen[-1][1] == MessageContext(bot="It is on its way.", user="Where is my parcel?")
+
+
+def test_a_policy_can_hand_over_before_a_second_fallback_is_sent() -> None:
+    e = engine(BOT_TURN_POLICY)
+    s = e.session("c")
+    assert s.observe(Turn(role="user", text="I need to move my appointment")).action == "continue"
+    first = s.observe(Turn(role="bot", text="Sorry, I didn't get that.", event="fallback"))
+    assert (first.role, first.action) == ("bot", "continue")
+    s.observe(Turn(role="user", text="move my appointment to Friday"))
+    second = s.observe(Turn(role="bot", text="Sorry, I didn't get that.", event="fallback"))
+    assert (second.role, second.action, second.rule) == ("bot", "handoff", "second-fallback")
+    assert second.packet is not None
+
+
+def test_replay_reports_bot_turn_decisions_only_when_the_policy_decides_on_them() -> None:
+    conversation = Conversation(
+        id="c",
+        turns=[
+            Turn(role="user", text="hello"),
+            Turn(role="bot", event="fallback"),
+            Turn(role="user", text="hello?"),
+            Turn(role="bot", event="fallback"),
+        ],
+    )
+    with_bot = engine(BOT_TURN_POLICY).decide(conversation)
+    assert [(d.turn, d.role, d.action) for d in with_bot] == [
+        (0, "user", "continue"),
+        (1, "bot", "continue"),
+        (2, "user", "continue"),
+        (3, "bot", "handoff"),
+    ]
+    user_only = engine(
+        BOT_TURN_POLICY.replace("decide_on: [user, bot]\n", "").replace("    on: bot\n", "")
+    ).decide(conversation)
+    assert [d.role for d in user_only] == ["user", "user"]
+
+
+def test_bot_turns_never_meet_the_explicit_request() -> None:
+    text = BOT_TURN_POLICY + (
+        "guards:\n  explicit_request:\n    when: dialogue.human_requests >= 1\n"
+        "    then: {action: handoff}\n"
+    )
+    e = engine(text.replace("    on: bot\n", "    on: any\n"))
+    s = e.session("c")
+    s.observe(Turn(role="bot", text="Welcome!"))
+    decision = s.observe(Turn(role="bot", text="How can I help?"))
+    assert decision.action == "continue"
+
+
+def test_a_rule_on_bot_turns_needs_the_policy_to_decide_on_them() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(BOT_TURN_POLICY.replace("decide_on: [user, bot]\n", ""), affect=False)
+    (problem,) = info.value.problems
+    assert problem.line == 4 and "add bot to decide_on" in problem.message
+    with pytest.raises(PolicyError, match="at most once"):
+        parse_policy(BOT_TURN_POLICY.replace("[user, bot]", "[user, user]"), affect=False)
