@@ -1,7 +1,7 @@
 """A sweep or a comparison re-decides stored turns; it must equal a full replay.
 
-Random policies (explicit request, rules over dialogue and affect signals, cooldown,
-single handoff, business hours, on_error) and random conversations (timestamps in and out
+Random policies (explicit request, rules over dialogue and affect signals on user or bot
+turns, cooldown, single handoff, business hours, on_error) and random conversations (timestamps in and out
 of hours, turns without a timestamp, an affect model that fails on some conversations).
 """
 
@@ -44,6 +44,7 @@ CONDITIONS = st.sampled_from(
         "human_request >= {p}",
         "trajectory.negative.streak >= {n}",
         "dialogue.asked_for_human",
+        "dialogue.last_bot_fallback",
     ]
 )
 
@@ -66,12 +67,15 @@ def conditions(draw: st.DrawFn) -> str:
 
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
-    lines = ["version: 1", "rules:"]
+    bot_turns = draw(st.booleans())
+    lines = ["version: 1", *(["decide_on: [user, bot]"] if bot_turns else []), "rules:"]
     for i in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(["offer_human", "handoff", "offer_callback", "continue"]))
         priority = draw(st.sampled_from(["normal", "high", "urgent"]))
+        on = draw(st.sampled_from(["user", "bot", "any"])) if bot_turns else "user"
         lines += [
             f"  - id: r{i}",
+            f"    on: {on}",
             f"    when: {draw(conditions())}",
             f"    then: {{action: {action}, priority: {priority}}}",
         ]
@@ -136,7 +140,10 @@ def replay(policy: Policy, data: list[Conversation]) -> list[ConversationResult]
 
 
 def decisions(results: list[ConversationResult]) -> list[list[tuple[object, ...]]]:
-    return [[(d.turn, d.action, d.rule, d.guard) for d in r.decisions] for r in results]
+    return [
+        [(d.turn, d.role, d.user_turn, d.action, d.rule, d.guard) for d in r.decisions]
+        for r in results
+    ]
 
 
 @st.composite

@@ -67,12 +67,12 @@ Values = dict[str, float | None]
 
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
-    """The decision at one user turn, reduced to what replay measures.
+    """The decision at one decided turn, reduced to what replay measures.
 
     Attributes
     ----------
     turn:
-        Index of the user turn in the conversation's ``turns``.
+        Index of the turn in the conversation's ``turns``.
     action, rule, guard:
         As in :class:`~escalate.models.Decision`.
     score:
@@ -84,6 +84,13 @@ class TurnOutcome:
         (business hours re-evaluate with it).
     failures:
         The components that failed at this turn (the affect model, the history store).
+    role:
+        ``user``, or ``bot`` for a bot turn decided by a policy that decides on them.
+    user_turn:
+        0-based index among the conversation's user turns of this turn, or for a bot
+        turn of the last user turn before it (0 when none): the moment a person could
+        have taken over, in the units of the timing metrics. ``None``: the turn's own
+        index among decisions (results built by hand).
 
     Examples
     --------
@@ -99,6 +106,8 @@ class TurnOutcome:
     signals: Values | None = None
     timestamp: datetime | None = None
     failures: tuple[Failure, ...] = ()
+    role: Literal["user", "bot"] = "user"
+    user_turn: int | None = None
 
     @property
     def escalates(self) -> bool:
@@ -108,7 +117,8 @@ class TurnOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ConversationResult:
-    """One conversation replayed: its size, label and one outcome per user turn.
+    """One conversation replayed: its size, label and one outcome per decided turn (each
+    user turn, and each bot turn under a policy that decides on bot turns).
 
     Examples
     --------
@@ -129,7 +139,7 @@ class ConversationResult:
     @property
     def user_turns(self) -> int:
         """Number of user turns (one decision each)."""
-        return len(self.decisions)
+        return sum(1 for d in self.decisions if d.role == "user")
 
     @property
     def escalated(self) -> bool:
@@ -138,17 +148,17 @@ class ConversationResult:
 
     @property
     def first_escalation_user_turn(self) -> int | None:
-        """0-based user-turn index of the first escalating decision, or ``None``."""
+        """0-based user-turn index of the first escalating decision (for a bot turn, the
+        user turn before it), or ``None``."""
         for i, d in enumerate(self.decisions):
             if d.escalates:
-                return i
+                return d.user_turn if d.user_turn is not None else i
         return None
 
     @property
     def first_escalation(self) -> TurnOutcome | None:
         """The first escalating decision, or ``None``."""
-        i = self.first_escalation_user_turn
-        return None if i is None else self.decisions[i]
+        return next((d for d in self.decisions if d.escalates), None)
 
     @property
     def score(self) -> float:
@@ -157,12 +167,14 @@ class ConversationResult:
         return max(known) if known else -math.inf
 
 
-def escalation_score(policy: Policy, values: Mapping[str, float | None]) -> float | None:
+def escalation_score(
+    policy: Policy, values: Mapping[str, float | None], role: Literal["user", "bot"] = "user"
+) -> float | None:
     """How strongly the policy wants a person at one turn.
 
     The highest :meth:`~escalate.policy.expressions.Expression.margin` over the rules
-    whose action involves a person and the explicit-request guard; positive (or zero, on
-    the boundary) when one of them holds. A margin whose sign contradicts its condition is
+    whose action involves a person and the explicit-request guard (on a bot turn: the
+    rules for bot turns); positive (or zero, on the boundary) when one of them holds. A margin whose sign contradicts its condition is
     left out: a bare name used as a condition scores its value, so a flag at 0 would
     score 0 while not holding and tie every conversation above all negative margins.
     ``None`` when no margin is known (every such condition reads an unknown value),
@@ -178,8 +190,8 @@ def escalation_score(policy: Policy, values: Mapping[str, float | None]) -> floa
     0.5
     """
     best: float | None = None
-    rules = [r for r in policy.rules if r.action != "continue"]
-    if policy.explicit_request is not None:
+    rules = [r for r in policy.rules if r.action != "continue" and r.applies_to(role)]
+    if policy.explicit_request is not None and role == "user":
         rules.append(policy.explicit_request)
     if not rules:
         return -math.inf
@@ -225,19 +237,25 @@ def _result(
     names = sorted(policy.signal_names)
     outcomes: list[TurnOutcome] = []
     fired: list[str] = []
+    users_before = [0]
+    for turn in conversation.turns:
+        users_before.append(users_before[-1] + (turn.role == "user"))
     for decision in decisions:
         values = decision.signals.as_mapping() if decision.signals is not None else {}
         kept = {n: values.get(n) for n in names} if keep_signals else None
+        role: Literal["user", "bot"] = "bot" if decision.role == "bot" else "user"
         outcomes.append(
             TurnOutcome(
                 turn=decision.turn,
                 action=decision.action,
                 rule=decision.rule,
                 guard=decision.guard,
-                score=escalation_score(policy, values),
+                score=escalation_score(policy, values, role),
                 signals=kept,
                 timestamp=decision.decided_at,
                 failures=decision.failures,
+                role=role,
+                user_turn=max(users_before[decision.turn + 1] - 1, 0),
             )
         )
         if decision.escalates and decision.rule is not None:

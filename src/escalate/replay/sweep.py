@@ -194,15 +194,19 @@ def simulate(policy: Policy, result: ConversationResult) -> ConversationResult:
         if stored.signals is None:
             raise ValueError("simulate needs stored signal values: replay with keep_signals=True")
         values = stored.signals
+        user_turn = stored.user_turn if stored.user_turn is not None else i
+        if stored.role == "bot" and not policy.decides_on_bot_turns:
+            continue
         verdict = decide(
             policy,
             values,
-            user_turn=i,
+            user_turn=user_turn,
             memory=memory,
             at=stored.timestamp,
             failures=stored.failures,
+            role=stored.role,
         )
-        memory = memory.after(verdict, i)
+        memory = memory.after(verdict, user_turn)
         if verdict.escalates and verdict.rule is not None:
             fired.append(verdict.rule)
         outcomes.append(
@@ -211,10 +215,12 @@ def simulate(policy: Policy, result: ConversationResult) -> ConversationResult:
                 action=verdict.action,
                 rule=verdict.rule,
                 guard=verdict.guard,
-                score=escalation_score(policy, values),
+                score=escalation_score(policy, values, stored.role),
                 signals=values,
                 timestamp=stored.timestamp,
                 failures=stored.failures,
+                role=stored.role,
+                user_turn=stored.user_turn,
             )
         )
     return dataclasses.replace(result, decisions=tuple(outcomes), all_rules=tuple(fired))
