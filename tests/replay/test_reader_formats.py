@@ -145,3 +145,94 @@ def test_reading_streams_lazily(tmp_path: Path) -> None:
     records = iter_csv(counting, CsvOptions())
     next(records)
     assert Counting.lines < 10
+
+
+GOOD_LINE = json.dumps({"id": "g", "turns": [{"role": "user", "text": "hi"}]}).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"\x00\x01\x02" + bytes(range(256)) * 40, "a NUL byte at offset 0"),
+        (bytes(range(128, 256)) * 80, "bytes are not UTF-8"),
+        (b"PK\x03\x04" + GOOD_LINE * 10, "a zip archive"),
+        (b"\xff\xfe" + "{}".encode("utf-16-le") * 100, "UTF-16 text"),
+        (b"SQLite format 3\x00" + b"\x00" * 200, "a SQLite database"),
+    ],
+)
+def test_binary_input_is_one_error_naming_the_file_and_what_was_found(
+    tmp_path: Path, head: bytes, found: str
+) -> None:
+    path = write(tmp_path / "chats.jsonl", head)
+    with pytest.raises(InputError) as caught:
+        list(open_conversations(path))
+    assert str(caught.value).startswith(f"cannot read {path}: ")
+    assert found in str(caught.value)
+    packed = write(tmp_path / "chats.jsonl.gz", gzip.compress(head))
+    with pytest.raises(InputError, match=found):
+        list(open_conversations(packed))
+
+
+def test_a_few_bad_bytes_in_text_are_reported_on_their_lines(tmp_path: Path) -> None:
+    latin = b'{"id": "l", "turns": [{"role": "user", "text": "caf\xe9"}]}\n'
+    path = write(tmp_path / "chats.jsonl", GOOD_LINE * 20 + latin + GOOD_LINE)
+    records = list(open_conversations(path))
+    assert [r.line for r in records if r.error] == [21]
+    assert sum(r.conversation is not None for r in records) == 21
+
+
+def test_a_truncated_gzip_keeps_what_came_before_and_ends_with_one_error(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": f"c{i}", "turns": [{"role": "user", "text": f"message {i}"}]}).encode()
+        for i in range(3_000)
+    ]
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = write(tmp_path / "cut.jsonl.gz", whole[: len(whole) // 2])
+    records = list(open_conversations(path))
+    good = [r for r in records if r.conversation is not None]
+    assert good and [r.conversation.id for r in good] == [f"c{i}" for i in range(len(good))]
+    assert [r.error is not None for r in records].count(True) == 1
+    last = records[-1]
+    assert last.error is not None and last.line == len(good) + 1
+    assert "cut short or corrupt" in str(last.error)
+
+
+def test_corrupt_gzip_raises_only_input_errors(tmp_path: Path) -> None:
+    whole = bytearray(gzip.compress(GOOD_LINE * 500))
+    for offset in range(10, len(whole), max(1, len(whole) // 40)):
+        damaged = bytearray(whole)
+        damaged[offset] ^= 0x5A
+        path = write(tmp_path / "bad.jsonl.gz", bytes(damaged))
+        try:
+            records = list(open_conversations(path))
+        except InputError:
+            continue
+        assert all((r.conversation is None) != (r.error is None) for r in records)
+
+
+def test_csv_bytes_that_are_not_utf8_reject_their_conversation(tmp_path: Path) -> None:
+    data = (
+        b"conversation_id,role,text\n"
+        b"a,user,hello\n"
+        b"b,user,caf\xe9 au lait\n"
+        b"b,bot,sorry\n"
+        b"c\xff,user,hi\n"
+        b"d,user,fine\n"
+    )
+    records = list(open_conversations(write(tmp_path / "t.csv", data)))
+    assert [r.conversation.id for r in records if r.conversation] == ["a", "d"]
+    errors = [str(r.error) for r in records if r.error]
+    assert errors == [
+        "line 3: text: not valid UTF-8 (byte 0xe9 at character 3)",
+        "line 5: conversation_id: not valid UTF-8 (byte 0xff at character 1)",
+    ]
+
+
+def test_an_open_stream_is_read_like_a_file() -> None:
+    plain = io.BytesIO(GOOD_LINE * 2)
+    assert [r.line for r in open_conversations(plain)] == [1, 2]
+    assert not plain.closed  # the caller's stream stays open
+    packed = io.BytesIO(gzip.compress(b"conversation_id,role,text\nz,user,hi\n"))
+    assert [r.conversation.id for r in open_conversations(packed) if r.conversation] == ["z"]
+    with pytest.raises(InputError, match="NUL"):
+        list(open_conversations(io.BytesIO(b"\x00" * 64)))
