@@ -10,12 +10,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import err
+from escalate.cli._io import ErrorReport, err, read_records
 from escalate.errors import AffectModelError, EscalateError, PolicyError
 from escalate.models import Action
 from escalate.policy import load_policy
 from escalate.policy.schema import Costs
-from escalate.replay.readers import open_conversations
 from escalate.replay.tune import TunedScore, TuneError, fit_score, tuned_policy_text
 
 __all__ = ["tune"]
@@ -144,12 +143,11 @@ def tune(
                 "--min-cost needs costs: give --human-cost and --missed-cost, or a "
                 "policy with a costs: section"
             )
-    conversations = []
-    for record in open_conversations(data):
-        if record.error is not None:
-            err.print(f"[yellow]skipped:[/] {escape(str(record.error))}")
-        elif record.conversation is not None:
-            conversations.append(record.conversation)
+    conversations = [
+        record.conversation
+        for record in read_records(data, None, {}, ErrorReport("skipped"))
+        if record.conversation is not None
+    ]
     start = time.perf_counter()
     try:
         features = extract_features(conversations, engine)
