@@ -1,6 +1,7 @@
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,8 @@ GOOD_LINE = json.dumps({"id": "g", "turns": [{"role": "user", "text": "hi"}]}).e
 @pytest.mark.parametrize(
     ("head", "found"),
     [
-        (b"\x00\x01\x02" + bytes(range(256)) * 40, "a NUL byte at offset 0"),
-        (bytes(range(128, 256)) * 80, "bytes are not UTF-8"),
+        (b"\x00\x01\x02" + bytes(range(256)) * 40, "the first NUL at offset 0"),
+        (bytes(range(128, 256)) * 80, "bytes are NUL or not UTF-8"),
         (b"PK\x03\x04" + GOOD_LINE * 10, "a zip archive"),
         (b"\xff\xfe" + "{}".encode("utf-16-le") * 100, "UTF-16 text"),
         (b"SQLite format 3\x00" + b"\x00" * 200, "a SQLite database"),
@@ -236,3 +237,54 @@ def test_an_open_stream_is_read_like_a_file() -> None:
     assert [r.conversation.id for r in open_conversations(packed) if r.conversation] == ["z"]
     with pytest.raises(InputError, match="NUL"):
         list(open_conversations(io.BytesIO(b"\x00" * 64)))
+
+
+def test_csv_lines_may_end_in_a_lone_carriage_return(tmp_path: Path) -> None:
+    data = b'conversation_id,role,text\rc1,user,hello\rc1,bot,"two\rlines"\rc2,user,hi\r'
+    records = list(open_conversations(write(tmp_path / "mac.csv", data)))
+    assert [(r.line, r.conversation.id) for r in records if r.conversation] == [
+        (2, "c1"),
+        (5, "c2"),
+    ]
+    assert records[0].conversation is not None
+    assert [t.text for t in records[0].conversation.turns] == ["hello", "two\rlines"]
+
+
+def test_a_csv_header_that_cannot_be_parsed_is_an_input_error(tmp_path: Path) -> None:
+    huge = b"conversation_id,role," + b"x" * 200_000 + b"\n"  # over the csv field limit
+    with pytest.raises(InputError, match="not a valid CSV header"):
+        list(open_conversations(write(tmp_path / "x.csv", huge)))
+    assert list(open_conversations(write(tmp_path / "blank.csv", b"  \n"))) == []
+
+
+def test_a_cut_gzip_keeps_the_lines_before_the_cut_even_when_short(tmp_path: Path) -> None:
+    """GzipFile.read(n) drops what it decompressed when the stream ends early."""
+    lines = [
+        json.dumps({"id": f"c{i}", "turns": [{"role": "user", "text": "hello there " * 20}]})
+        for i in range(20)
+    ]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(whole[:100])
+    complete = readable.count(b"\n")
+    assert 1 <= complete < 20
+    records = list(open_conversations(write(tmp_path / "cut.jsonl.gz", whole[:100])))
+    assert [r.conversation.id for r in records if r.conversation] == [
+        f"c{i}" for i in range(complete)
+    ]
+    assert records[-1].error is not None and records[-1].line == complete + 1
+
+
+def test_over_long_lines_are_reported_without_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from escalate.replay import readers
+
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 100)
+    long = b'{"id": "big", "turns": [{"role": "user", "text": "' + b"x" * 500 + b'"}]}'
+    records = list(open_conversations(write(tmp_path / "a.jsonl", long + b"\n" + GOOD_LINE)))
+    assert str(records[0].error) == f"line 1: line is {len(long) + 1} bytes, at most 100 allowed"
+    assert records[1].conversation is not None and records[1].line == 2
+    csv_data = b"conversation_id,role,text\nc1,user,hi\nc2,user," + b"y" * 500 + b"\nc3,user,x\n"
+    records = list(open_conversations(write(tmp_path / "b.csv", csv_data)))
+    assert [r.conversation.id for r in records if r.conversation] == ["c1"]
+    assert str(records[-1].error) == "line 3: line is 509 bytes, at most 100 allowed"

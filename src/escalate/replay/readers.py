@@ -110,12 +110,7 @@ def validation_message(exc: ValidationError) -> tuple[str, str]:
 
 def _parse_line(raw: bytes, line: int) -> Record:
     if len(raw) > MAX_LINE_BYTES:
-        return Record(
-            line,
-            error=InputError(
-                f"line is {len(raw):,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line
-            ),
-        )
+        return Record(line, error=_too_long(len(raw), line))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -148,9 +143,40 @@ def _parse_line(raw: bytes, line: int) -> Record:
         return Record(line, error=InputError(message, line=line, field=field or None))
 
 
+def _bounded_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
+    """``(line, size)`` for each line of ``stream``, in constant memory: a line longer than
+    ``limit`` bytes is read past in pieces and comes as ``(b"", size)``."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while line and not line.endswith(b"\n"):
+            line = stream.readline(limit + 1)
+            size += len(line)
+        yield b"", size
+
+
+class _LineTooLong(InputError):
+    """A line longer than :data:`MAX_LINE_BYTES`."""
+
+
+def _too_long(size: int, line: int) -> InputError:
+    return _LineTooLong(f"line is {size:,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line)
+
+
 def iter_jsonl(stream: IO[bytes]) -> Iterator[Record]:
-    """Stream conversations from a binary JSON Lines stream; blank lines are skipped."""
-    for number, raw in enumerate(stream, start=1):
+    """Stream conversations from a binary JSON Lines stream; blank lines are skipped.
+
+    A line longer than :data:`MAX_LINE_BYTES` is reported without being held in memory.
+    """
+    for number, (raw, size) in enumerate(_bounded_lines(stream, MAX_LINE_BYTES), start=1):
+        if size > MAX_LINE_BYTES:
+            yield Record(number, error=_too_long(size, number))
+            continue
         stripped = raw.strip()
         if stripped:
             yield _parse_line(stripped, number)
@@ -307,12 +333,30 @@ class _Skip(_CsvConversation):
     """The stray block of a non-contiguous conversation: consumed and dropped."""
 
 
+#: A carriage return that ends a line by itself (not followed by a line feed).
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
 def _text_lines(stream: IO[bytes]) -> Iterator[str]:
-    """Decode a byte stream line by line; an undecodable byte becomes a lone surrogate
-    (U+DC80 to U+DCFF), which :func:`_undecodable` finds so that its row is reported."""
+    """Decode a byte stream into lines ending in ``\\n``, ``\\r\\n`` or a lone ``\\r`` (as
+    ``open(..., newline="")`` would, which is what the csv module expects); an
+    undecodable byte becomes a lone surrogate (U+DC80 to U+DCFF), which
+    :func:`_undecodable` finds so that its row is reported.
+
+    Raises
+    ------
+    InputError
+        A line is longer than :data:`MAX_LINE_BYTES` (reading stops there).
+    """
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
-    for raw in stream:
-        yield decoder.decode(raw)
+    for number, (raw, size) in enumerate(_bounded_lines(stream, MAX_LINE_BYTES), start=1):
+        if size > MAX_LINE_BYTES:
+            raise _too_long(size, number)
+        text = decoder.decode(raw)
+        if "\r" in text:
+            yield from (piece for piece in _LONE_CR.split(text) if piece)
+        else:
+            yield text
     tail = decoder.decode(b"", final=True)
     if tail:
         yield tail
@@ -351,9 +395,12 @@ def iter_csv(
     """
     options = options or CsvOptions()
     reader = csv.DictReader(_text_lines(stream), delimiter=options.delimiter or delimiter)
-    header = reader.fieldnames
-    if header is None:
-        return
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise InputError(f"not a valid CSV header: {exc}", line=1) from None
+    if header is None or not any(name.strip() for name in header):
+        return  # an empty (or blank) input
     missing = [c for c in (options.conversation_id, options.role) if c not in header]
     if missing:
         raise InputError(
@@ -369,6 +416,11 @@ def iter_csv(
             row = next(reader)
         except StopIteration:
             break
+        except _LineTooLong as exc:  # reading stops here; what came before is kept
+            if current is not None and not isinstance(current, _Skip):
+                yield current.record()
+            yield Record(exc.line or last + 1, error=exc)
+            return
         except csv.Error as exc:
             line, last = last + 1, reader.line_num
             yield Record(line, error=InputError(f"not valid CSV: {exc}", line=line))
@@ -454,16 +506,18 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xfe", "UTF-16 text (a byte-order mark FF FE); save it as UTF-8"),
     (b"\xfe\xff", "UTF-16 text (a byte-order mark FE FF); save it as UTF-8"),
 )
-#: Share of undecodable bytes in the first :data:`SNIFF_BYTES` from which input is binary.
-_BINARY_SHARE = 0.1
+#: Share of NUL or undecodable bytes in the first :data:`SNIFF_BYTES` from which input is
+#: binary (random bytes have about half; text with a few damaged lines far less).
+_BINARY_SHARE = 0.3
 
 
 def sniff_binary(head: bytes) -> str | None:
     """What ``head`` (the first bytes of an input, after decompression) is when it is not
-    text: a known binary format, NUL bytes, or mostly bytes that are not UTF-8.
+    text: a known binary format, or (from 32 bytes on) at least 30 % NUL bytes or bytes
+    that are not UTF-8.
 
-    ``None`` for text, including text with a few bad bytes: those are reported on the
-    lines that hold them, and every other line is still read.
+    ``None`` for text, including text with a few bad bytes or lines: those are reported
+    on the lines that hold them, and every other line is still read.
 
     Examples
     --------
@@ -471,21 +525,42 @@ def sniff_binary(head: bytes) -> str | None:
     True
     >>> sniff_binary(b"PK\\x03\\x04 rest of a zip")
     'a zip archive (only gzip compression is read; unzip it first)'
-    >>> sniff_binary(b"abc\\x00def")
-    'binary data, not text (a NUL byte at offset 3)'
+    >>> sniff_binary(b"abc" + bytes(61))
+    'binary data, not text (61 of the first 64 bytes are NUL or not UTF-8; the first NUL at offset 3)'
     """
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return what
     nul = head.find(b"\x00")
-    if nul >= 0:
-        return f"binary data, not text (a NUL byte at offset {nul})"
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     text = decoder.decode(head, final=False)  # a character cut at the end is not an error
-    bad = len(_SURROGATE.findall(text))
-    if bad >= 8 and bad >= _BINARY_SHARE * len(head):
-        return f"binary data, not text ({bad:,} of the first {len(head):,} bytes are not UTF-8)"
+    bad = len(_SURROGATE.findall(text)) + head.count(b"\x00")
+    if len(head) >= 32 and bad >= _BINARY_SHARE * len(head):
+        what = f"{bad:,} of the first {len(head):,} bytes are NUL or not UTF-8"
+        if nul >= 0:
+            what += f"; the first NUL at offset {nul}"
+        return f"binary data, not text ({what})"
     return None
+
+
+class _GzipChunks(io.RawIOBase):
+    """A gzip stream read one decompressed chunk at a time.
+
+    ``GzipFile.read(n)`` fills ``n`` bytes with several reads and, when the stream ends
+    early, drops what those reads had decompressed; reading chunk by chunk hands over
+    every byte that can be decompressed before the damage, so no complete line is lost.
+    """
+
+    def __init__(self, packed: gzip.GzipFile) -> None:
+        self._packed = packed
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._packed.read1(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def open_conversations(
@@ -559,9 +634,8 @@ def _read(
     name, gz_suffix = _strip_gz(given)
     try:
         if buffered.peek(2)[:2] == _GZIP_MAGIC or gz_suffix:
-            buffered = io.BufferedReader(
-                cast(Any, gzip.GzipFile(fileobj=buffered, mode="rb")), buffer_size=SNIFF_BYTES
-            )
+            packed = gzip.GzipFile(fileobj=buffered, mode="rb")
+            buffered = io.BufferedReader(_GzipChunks(packed), buffer_size=SNIFF_BYTES)
         head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read {label}: {exc}") from None
@@ -589,3 +663,5 @@ def _read(
                 line=line,
             ),
         )
+    except _LineTooLong as exc:  # in CSV, where rows may span lines: reading stops there
+        yield Record(exc.line or line + 1, error=exc)
