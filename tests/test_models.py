@@ -78,3 +78,23 @@ def test_reason_reads_as_a_comparison() -> None:
     )
     assert str(r) == "bot-stuck: dialogue.consecutive_fallbacks=3 >= 2"
     assert str(Reason(code="on_error", detail="boom")) == "on_error: boom"
+
+
+def test_timestamps_outside_the_plausible_years_are_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from escalate import Engine
+    from escalate.errors import InputError
+    from escalate.models import Turn
+
+    for stamp in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "1850-06-01T00:00:00Z"):
+        with pytest.raises(ValidationError, match="between the years 1900 and 9000"):
+            Turn(role="user", text="hi", timestamp=stamp)  # type: ignore[arg-type]
+    engine = Engine.from_policy("dialogue_only", affect=None, history="memory://")
+    with pytest.raises(InputError) as caught:
+        engine.session("c1").observe(
+            {"role": "user", "text": "hi", "timestamp": "0001-01-01T00:00:00+14:00"}
+        )
+    assert caught.value.field == "timestamp"
+    assert Turn(role="user", text="hi", timestamp="2026-05-01T10:00:00Z").timestamp is not None  # type: ignore[arg-type]
