@@ -9,21 +9,14 @@ from typing import Any
 import pytest
 import redis
 from benchmarks.reliability.servers import RedisServer
+from benchmarks.reliability.workload import POLICY
 from tests.stores.services import REDIS_URL, unique
 
 from escalate import Engine, Turn, parse_policy
 from escalate.errors import StoreError
+from escalate.stores.history import MemoryHistoryStore
 from escalate.stores.redis import RedisSessionStore
 from escalate.stores.session import SessionState
-
-POLICY = """\
-version: 1
-rules:
-  - id: asked
-    when: dialogue.asked_for_human
-    then: {action: handoff}
-on_error: offer_human
-"""
 
 
 class Flaky(redis.Redis):
@@ -48,7 +41,7 @@ class Flaky(redis.Redis):
 
 
 def engine_on(store: RedisSessionStore) -> Engine:
-    return Engine(parse_policy(POLICY, affect=False), sessions=store)
+    return Engine(parse_policy(POLICY, affect=False), sessions=store, history=MemoryHistoryStore())
 
 
 @pytest.fixture
