@@ -201,6 +201,18 @@ def write(_: argparse.Namespace | None = None) -> None:
                 f"{run['on_error']:,} ({run['on_error_session']:,} / {run['on_error_history']:,}) | "
                 f"{run['contacts_lost']:,} | {recovery:.2f} s |"
             )
+        lines += [
+            "",
+            "Without retries (`retry_seconds=0`) every turn that meets a Redis restart fails and "
+            "is lost, and so is the contact of a conversation none of whose turns was saved. "
+            "With the default 2 s of retries a restart costs the turns that meet it a delay. An "
+            "outage longer than that budget still loses the turns observed during it: "
+            "`Session.observe` answers them with `on_error` and keeps no copy "
+            "(`tests/reliability/test_engine_gaps.py` states the engine change that would keep "
+            "them). While PostgreSQL is down, conversations whose history cannot be read follow "
+            "`on_error`, by design; after a failed read the engine leaves the history store "
+            "alone for 5 s, which is the recovery seen once PostgreSQL is back.",
+        ]
         lines += ["", "Outages of the first scenario:", ""]
         lines += [
             "| server | down at | back at | restart took | failures | recovery |",
@@ -223,7 +235,8 @@ def write(_: argparse.Namespace | None = None) -> None:
             f"processes × {figures['tasks']} asyncio tasks, {model}; every user turn moves the "
             "conversation to the other process. Latency is one `aobserve` of a user turn, "
             "queueing for the engine's threads included. Afterwards every saved state is "
-            "compared with a sequential replay of the same turns in one process.",
+            "compared with a sequential replay of the same turns in one process. The two "
+            "cores were shared with other work during the run: the speed is a floor.",
             "",
             "| user turns | seconds | user turns/s | p50 | p99 | on_error | lost | twice | reordered | states unlike the sequential replay |",
             "|---|---|---|---|---|---|---|---|---|---|",
@@ -258,7 +271,8 @@ def write(_: argparse.Namespace | None = None) -> None:
             f"{figures['lines']:,} lines (gzip JSON Lines), {figures['bad_share']:.0%} of them "
             "bad (broken JSON, unknown roles, no content, bytes that are not UTF-8, over-long "
             "texts, wrong shapes) or blank. Every record must come out once, in order, with its "
-            "line and id.",
+            "line and id. The replay runs without the model (dialogue-only policy), so a record "
+            "is little work and more processes only add their start-up and transfers.",
             "",
             "| workers | records read | decided | rejected | decided + rejected = read | mismatches | seconds |",
             "|---|---|---|---|---|---|---|",
