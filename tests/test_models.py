@@ -7,7 +7,7 @@ from escalate.models import MAX_TEXT_CHARS, Conversation, Decision, Reason, Sign
 
 
 def test_turn_needs_text_intent_or_event() -> None:
-    with pytest.raises(InputError, match="a text .which may be empty., an intent or an event"):
+    with pytest.raises(InputError, match=r"a text \(which may be empty\), an intent or an event"):
         Turn(role="user")
     assert Turn(role="bot", intent="greeting").text is None
     assert Turn(role="bot", event="fallback").event == "fallback"
@@ -81,3 +81,22 @@ def test_reason_reads_as_a_comparison() -> None:
     )
     assert str(r) == "bot-stuck: dialogue.consecutive_fallbacks=3 >= 2"
     assert str(Reason(code="on_error", detail="boom")) == "on_error: boom"
+
+
+def test_timestamps_outside_the_plausible_years_are_refused() -> None:
+    import pytest
+
+    from escalate import Engine
+    from escalate.errors import InputError
+    from escalate.models import Turn
+
+    for stamp in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "1850-06-01T00:00:00Z"):
+        with pytest.raises(InputError, match="between the years 1900 and 9000"):
+            Turn(role="user", text="hi", timestamp=stamp)  # type: ignore[arg-type]
+    engine = Engine.from_policy("dialogue_only", affect=None, history="memory://")
+    with pytest.raises(InputError) as caught:
+        engine.session("c1").observe(
+            {"role": "user", "text": "hi", "timestamp": "0001-01-01T00:00:00+14:00"}
+        )
+    assert caught.value.field == "timestamp"
+    assert Turn(role="user", text="hi", timestamp="2026-05-01T10:00:00Z").timestamp is not None  # type: ignore[arg-type]

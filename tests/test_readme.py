@@ -47,3 +47,81 @@ def test_json_example_is_a_valid_conversation() -> None:
     (text,) = blocks("json")
     conversation = Conversation.model_validate(json.loads(text))
     assert conversation.label is not None and conversation.label.turn == 2
+
+
+#: Options whose value is a file or folder a command writes, not one it reads.
+OUTPUT_OPTIONS = {"--out", "-o", "--json", "--report", "--plot"}
+#: Options whose value is a file or folder a command reads.
+INPUT_OPTIONS = {"--model", "-m", "--data"}
+
+
+def escalate_commands() -> list[list[str]]:
+    """Every ``escalate ...`` command of the README's console blocks, as arguments."""
+    import shlex
+
+    commands = []
+    for block in blocks("console"):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:1] == ["escalate"]:
+                    commands.append(words[1:])
+    return commands
+
+
+def named_inputs(args: list[str]) -> list[str]:
+    """The files and folders a command reads: path-like arguments and input options."""
+    found = []
+    for i, word in enumerate(args):
+        previous = args[i - 1] if i else ""
+        if word.startswith("-") or previous in OUTPUT_OPTIONS:
+            continue
+        if previous in INPUT_OPTIONS or "/" in word or re.search(r"\.(jsonl|gz|txt|csv)$", word):
+            found.append(word)
+    return found
+
+
+def test_every_file_a_readme_command_reads_is_shipped() -> None:
+    commands = escalate_commands()
+    assert len(commands) >= 8
+    produced = {a[a.index("--out") + 1] for a in commands if "--out" in a}  # e.g. a trained run
+    for args in commands:
+        if args[0] == "train":  # reads the public datasets, which are not shipped
+            continue
+        for name in named_inputs(args):
+            assert name in produced or (ROOT / name).exists(), f"escalate {' '.join(args)}"
+
+
+def test_readme_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command whose inputs are shipped, run in a fresh folder beside examples/."""
+    from typer.testing import CliRunner
+
+    from escalate.cli import app
+
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)
+    # Replay's default is a process per core; results do not depend on it (see the
+    # runner tests), so one core keeps this test from spawning a pool per command.
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    ran = []
+    for args in escalate_commands():
+        if args[0] == "train" or not all(Path(n).exists() for n in named_inputs(args)):
+            continue
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        ran.append(args[0])
+    assert sorted(set(ran)) == ["compare", "decide", "replay", "sweep", "tune"]
+    assert (tmp_path / "report" / "index.html").is_file() and (tmp_path / "tuned.yaml").is_file()
+
+
+def test_the_example_data_is_what_its_script_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_examples", ROOT / "examples" / "make_examples.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path in module.write(tmp_path):
+        assert path.read_bytes() == (ROOT / "examples" / path.name).read_bytes(), path.name

@@ -10,13 +10,15 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from escalate.errors import InputError
 
 __all__ = [
     "MAX_TEXT_CHARS",
     "MAX_TURNS",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "Action",
     "BotAttempt",
     "ContactRecord",
@@ -42,6 +44,9 @@ __all__ = [
 MAX_TEXT_CHARS = 20_000
 #: Most turns accepted in one conversation.
 MAX_TURNS = 5_000
+#: The years a turn's timestamp may fall in. Times at the ends of what ``datetime`` holds
+#: (year 1, year 9999) overflow when shifted to UTC or by the history's time windows.
+MIN_YEAR, MAX_YEAR = 1900, 9000
 
 Role = Literal["user", "bot", "agent", "system"]
 Action = Literal["continue", "offer_human", "handoff", "offer_callback"]
@@ -104,6 +109,15 @@ class Turn(_Model):
     event: str | None = Field(default=None, max_length=200)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _plausible_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(
+                f"must be a time between the years {MIN_YEAR} and {MAX_YEAR}; got {value.isoformat()}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _has_content(self) -> Turn:

@@ -1,6 +1,7 @@
 import gzip
 import io
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,145 @@ def test_reading_streams_lazily(tmp_path: Path) -> None:
     records = iter_csv(counting, CsvOptions())
     next(records)
     assert Counting.lines < 10
+
+
+GOOD_LINE = json.dumps({"id": "g", "turns": [{"role": "user", "text": "hi"}]}).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "found"),
+    [
+        (b"\x00\x01\x02" + bytes(range(256)) * 40, "the first NUL at offset 0"),
+        (bytes(range(128, 256)) * 80, "bytes are NUL or not UTF-8"),
+        (b"PK\x03\x04" + GOOD_LINE * 10, "a zip archive"),
+        (b"\xff\xfe" + "{}".encode("utf-16-le") * 100, "UTF-16 text"),
+        (b"SQLite format 3\x00" + b"\x00" * 200, "a SQLite database"),
+    ],
+)
+def test_binary_input_is_one_error_naming_the_file_and_what_was_found(
+    tmp_path: Path, head: bytes, found: str
+) -> None:
+    path = write(tmp_path / "chats.jsonl", head)
+    with pytest.raises(InputError) as caught:
+        list(open_conversations(path))
+    assert str(caught.value).startswith(f"cannot read {path}: ")
+    assert found in str(caught.value)
+    packed = write(tmp_path / "chats.jsonl.gz", gzip.compress(head))
+    with pytest.raises(InputError, match=found):
+        list(open_conversations(packed))
+
+
+def test_a_few_bad_bytes_in_text_are_reported_on_their_lines(tmp_path: Path) -> None:
+    latin = b'{"id": "l", "turns": [{"role": "user", "text": "caf\xe9"}]}\n'
+    path = write(tmp_path / "chats.jsonl", GOOD_LINE * 20 + latin + GOOD_LINE)
+    records = list(open_conversations(path))
+    assert [r.line for r in records if r.error] == [21]
+    assert sum(r.conversation is not None for r in records) == 21
+
+
+def test_a_truncated_gzip_keeps_what_came_before_and_ends_with_one_error(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": f"c{i}", "turns": [{"role": "user", "text": f"message {i}"}]}).encode()
+        for i in range(3_000)
+    ]
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = write(tmp_path / "cut.jsonl.gz", whole[: len(whole) // 2])
+    records = list(open_conversations(path))
+    good = [r for r in records if r.conversation is not None]
+    assert good and [r.conversation.id for r in good] == [f"c{i}" for i in range(len(good))]
+    assert [r.error is not None for r in records].count(True) == 1
+    last = records[-1]
+    assert last.error is not None and last.line == len(good) + 1
+    assert "cut short or corrupt" in str(last.error)
+
+
+def test_corrupt_gzip_raises_only_input_errors(tmp_path: Path) -> None:
+    whole = bytearray(gzip.compress(GOOD_LINE * 500))
+    for offset in range(10, len(whole), max(1, len(whole) // 40)):
+        damaged = bytearray(whole)
+        damaged[offset] ^= 0x5A
+        path = write(tmp_path / "bad.jsonl.gz", bytes(damaged))
+        try:
+            records = list(open_conversations(path))
+        except InputError:
+            continue
+        assert all((r.conversation is None) != (r.error is None) for r in records)
+
+
+def test_csv_bytes_that_are_not_utf8_reject_their_conversation(tmp_path: Path) -> None:
+    data = (
+        b"conversation_id,role,text\n"
+        b"a,user,hello\n"
+        b"b,user,caf\xe9 au lait\n"
+        b"b,bot,sorry\n"
+        b"c\xff,user,hi\n"
+        b"d,user,fine\n"
+    )
+    records = list(open_conversations(write(tmp_path / "t.csv", data)))
+    assert [r.conversation.id for r in records if r.conversation] == ["a", "d"]
+    errors = [str(r.error) for r in records if r.error]
+    assert errors == [
+        "line 3: text: not valid UTF-8 (byte 0xe9 at character 3)",
+        "line 5: conversation_id: not valid UTF-8 (byte 0xff at character 1)",
+    ]
+
+
+def test_an_open_stream_is_read_like_a_file() -> None:
+    plain = io.BytesIO(GOOD_LINE * 2)
+    assert [r.line for r in open_conversations(plain)] == [1, 2]
+    assert not plain.closed  # the caller's stream stays open
+    packed = io.BytesIO(gzip.compress(b"conversation_id,role,text\nz,user,hi\n"))
+    assert [r.conversation.id for r in open_conversations(packed) if r.conversation] == ["z"]
+    with pytest.raises(InputError, match="NUL"):
+        list(open_conversations(io.BytesIO(b"\x00" * 64)))
+
+
+def test_csv_lines_may_end_in_a_lone_carriage_return(tmp_path: Path) -> None:
+    data = b'conversation_id,role,text\rc1,user,hello\rc1,bot,"two\rlines"\rc2,user,hi\r'
+    records = list(open_conversations(write(tmp_path / "mac.csv", data)))
+    assert [(r.line, r.conversation.id) for r in records if r.conversation] == [
+        (2, "c1"),
+        (5, "c2"),
+    ]
+    assert records[0].conversation is not None
+    assert [t.text for t in records[0].conversation.turns] == ["hello", "two\rlines"]
+
+
+def test_a_csv_header_that_cannot_be_parsed_is_an_input_error(tmp_path: Path) -> None:
+    huge = b"conversation_id,role," + b"x" * 200_000 + b"\n"  # over the csv field limit
+    with pytest.raises(InputError, match="not a valid CSV header"):
+        list(open_conversations(write(tmp_path / "x.csv", huge)))
+    assert list(open_conversations(write(tmp_path / "blank.csv", b"  \n"))) == []
+
+
+def test_a_cut_gzip_keeps_the_lines_before_the_cut_even_when_short(tmp_path: Path) -> None:
+    """GzipFile.read(n) drops what it decompressed when the stream ends early."""
+    lines = [
+        json.dumps({"id": f"c{i}", "turns": [{"role": "user", "text": "hello there " * 20}]})
+        for i in range(20)
+    ]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(whole[:100])
+    complete = readable.count(b"\n")
+    assert 1 <= complete < 20
+    records = list(open_conversations(write(tmp_path / "cut.jsonl.gz", whole[:100])))
+    assert [r.conversation.id for r in records if r.conversation] == [
+        f"c{i}" for i in range(complete)
+    ]
+    assert records[-1].error is not None and records[-1].line == complete + 1
+
+
+def test_over_long_lines_are_reported_without_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from escalate.replay import readers
+
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 100)
+    long = b'{"id": "big", "turns": [{"role": "user", "text": "' + b"x" * 500 + b'"}]}'
+    records = list(open_conversations(write(tmp_path / "a.jsonl", long + b"\n" + GOOD_LINE)))
+    assert str(records[0].error) == f"line 1: line is {len(long) + 1} bytes, at most 100 allowed"
+    assert records[1].conversation is not None and records[1].line == 2
+    csv_data = b"conversation_id,role,text\nc1,user,hi\nc2,user," + b"y" * 500 + b"\nc3,user,x\n"
+    records = list(open_conversations(write(tmp_path / "b.csv", csv_data)))
+    assert [r.conversation.id for r in records if r.conversation] == ["c1"]
+    assert str(records[-1].error) == "line 3: line is 509 bytes, at most 100 allowed"

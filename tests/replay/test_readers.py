@@ -60,3 +60,13 @@ def test_every_nonblank_line_is_counted_once(lines: list[bytes]) -> None:
     expected = [i for i, ln in enumerate(lines, start=1) if ln.strip()]
     assert [r.line for r in records] == expected
     assert all((r.conversation is None) != (r.error is None) for r in records)
+
+
+def test_json_that_breaks_the_parser_is_one_bad_line() -> None:
+    deep = b"[" * 100_000
+    huge = b'{"id": "n", "turns": [], "x": ' + b"7" * 5_000 + b"}"
+    records = list(iter_jsonl(io.BytesIO(deep + b"\n" + huge + b"\n" + line(GOOD))))
+    assert [r.line for r in records] == [1, 2, 3]
+    assert str(records[0].error) == "line 1: not valid JSON: arrays or objects nested too deeply"
+    assert str(records[1].error).startswith("line 2: not valid JSON: Exceeds the limit")
+    assert records[2].conversation is not None

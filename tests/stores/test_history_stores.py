@@ -81,6 +81,17 @@ def test_recording_twice_updates_instead_of_duplicating(store: HistoryStore) -> 
     assert got is not None and got.started_at == NOW - timedelta(hours=3)
 
 
+def test_nul_characters_are_stored_and_found_again(store: HistoryStore) -> None:
+    """PostgreSQL text cannot hold NUL: one such record must not fail the others."""
+    odd = contact("c\x001", "u\x001", text="my order \x00 is late", topic="late\x00")
+    store.record_many([odd, contact("c2", "u2")])
+    found = store.get("c\x001")
+    assert found is not None and found.text is not None and found.text.startswith("my order")
+    assert [c.conversation_id for c in window(store, "u\x001")] == [found.conversation_id]
+    assert store.last_contact_at("u\x001", before=NOW) is not None
+    assert store.get("c2") is not None
+
+
 def test_naive_times_are_utc(store: HistoryStore) -> None:
     naive = ContactRecord(
         customer_id="u1",

@@ -84,7 +84,7 @@ def test_garbage_in_redis_raises_a_store_error() -> None:
 
 
 def test_a_redis_that_is_down_raises_a_store_error_quickly() -> None:
-    store = RedisSessionStore("redis://127.0.0.1:1/0", timeout=0.5)
+    store = RedisSessionStore("redis://127.0.0.1:1/0", timeout=0.5, retry_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(StoreError, match="redis: load failed"):
         store.load("c1")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Annotated
+
 import typer
 
+from escalate.cli._io import user_errors
 from escalate.cli.affect import classify, export, train
 from escalate.cli.engine import check, decide, signals
 from escalate.cli.replay import compare, replay, sweep
@@ -21,16 +26,38 @@ app = typer.Typer(
     # more than the rest of `escalate --help` (benchmarks/startup.py)
     rich_markup_mode=None,
 )
-app.command()(check)
-app.command()(decide)
-app.command()(signals)
-app.command()(replay)
-app.command()(compare)
-app.command()(sweep)
-app.command()(tune)
-app.command()(classify)
-app.command()(train)
-app.command()(export)
+
+
+def _version() -> str:
+    try:
+        return package_version("escalate")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"escalate {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Decide when a bot conversation should go to a human, and prove a policy on past chats."""
+
+
+for command in (check, decide, signals, replay, compare, sweep, tune, classify, train, export):
+    app.command()(user_errors(command))
 
 
 def main() -> None:

@@ -5,18 +5,19 @@ The functions here are plain typer commands; the application registers them.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
 
-from escalate.affect.base import MessageContext
-from escalate.cli._io import err, open_input
-from escalate.errors import AffectModelError, MissingExtraError
+from escalate.cli._io import ErrorReport, err, open_input
+from escalate.errors import AffectModelError, InputError, MissingExtraError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the model loads when a command runs, not for --help
+    from escalate.affect.base import MessageContext
     from escalate.affect.onnx import AffectArrays
 
 __all__ = ["classify", "export", "train"]
@@ -47,6 +48,8 @@ def _parse_line(raw: bytes, number: int, fmt: str) -> tuple[str, MessageContext 
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        except RecursionError:
+            raise ValueError("invalid JSON: nested too deeply") from None
         if not isinstance(record, dict):
             raise ValueError("a JSON line must be an object with a 'text' field")
         text = record.get("text")
@@ -60,6 +63,8 @@ def _parse_line(raw: bytes, number: int, fmt: str) -> tuple[str, MessageContext 
             isinstance(context.get(k), str | None) for k in ("bot", "user")
         ):
             raise ValueError("'context' must be an object with string fields 'bot' and 'user'")
+        from escalate.affect.base import MessageContext
+
         return text, MessageContext(bot=context.get("bot"), user=context.get("user"))
     return line, None
 
@@ -104,6 +109,7 @@ def classify(
     one JSON object per line. A JSON line may carry what came before the text:
     ``{"text": "...", "context": {"bot": "...", "user": "..."}}``."""
     from escalate.affect.onnx import OnnxAffectModel
+    from escalate.replay.readers import SNIFF_BYTES, sniff_binary
 
     if fmt not in ("auto", "text", "jsonl"):
         err.print(f"[red]error:[/] --format must be auto, text or jsonl, got {fmt!r}")
@@ -114,7 +120,6 @@ def classify(
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
-    bad = 0
     pending: list[str] = []
     contexts: list[MessageContext | None] = []
 
@@ -128,7 +133,13 @@ def classify(
         contexts.clear()
 
     source = "<stdin>" if file is None or str(file) == "-" else str(file)
-    with open_input(file) as stream:
+    report = ErrorReport()
+    with open_input(file) as given:
+        stream: Any = given if hasattr(given, "peek") else io.BufferedReader(cast(Any, given))
+        what = sniff_binary(stream.peek(SNIFF_BYTES)[:SNIFF_BYTES])
+        if what is not None:
+            err.print(f"[red]error:[/] cannot read {escape(source)}: {escape(what)}")
+            raise typer.Exit(2)
         for number, raw in enumerate(stream, start=1):
             if not raw.strip():
                 continue
@@ -136,16 +147,16 @@ def classify(
                 text, context = _parse_line(raw, number, fmt)
             except ValueError as exc:
                 flush()  # keep the output in input order
-                err.print(f"[red]error:[/] {escape(source)}: line {number}: {escape(str(exc))}")
-                bad += 1
+                report.add(InputError(str(exc), line=number))
                 continue
             pending.append(text)
             contexts.append(context)
             if len(pending) >= batch_size:
                 flush()
         flush()
-    if bad:
-        err.print(f"{bad} line{'s' if bad != 1 else ''} skipped")
+    report.finish()
+    if report.count:
+        err.print(f"{report.count} line{'s' if report.count != 1 else ''} skipped")
         raise typer.Exit(1)
 
 
@@ -232,7 +243,17 @@ def export(
         if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
             raise MissingExtraError("training", "train") from exc
         raise
-    export_run(run, data)
+    from escalate.affect.data import default_data_dir
+
+    data_dir = data if data is not None else default_data_dir()
+    if not (data_dir / "bitext").is_dir():
+        where = "--data" if data is not None else "$ESCALATE_DATA or ../shared/data (the default)"
+        err.print(
+            f"[red]error:[/] {escape(str(data_dir))} ({where}) does not hold the bitext/ folder "
+            "the export measures topic similarity on; give --data DIR"
+        )
+        raise typer.Exit(2)
+    export_run(run, data_dir)
     config = json.loads((run / "config.json").read_text(encoding="utf-8"))
     size = (run / "model.onnx").stat().st_size / 1e6
     err.print(

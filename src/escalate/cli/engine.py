@@ -6,13 +6,22 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import err, open_input
-from escalate.errors import AffectModelError, PolicyError
+from escalate.cli._io import ErrorReport, err, read_records
+from escalate.cli._options import (
+    ColumnOption,
+    FormatOption,
+    HistoryOption,
+    NoAffectOption,
+    PolicyOption,
+    csv_options,
+    input_format,
+)
+from escalate.errors import AffectModelError, InputError, PolicyError
 
 __all__ = ["check", "decide", "signals"]
 
@@ -23,19 +32,6 @@ class PacketFormatChoice(StrEnum):
     json = "json"
     markdown = "markdown"
     bot_framework = "bot-framework"
-
-
-PolicyOption = Annotated[
-    str,
-    typer.Option(
-        "--policy",
-        "-p",
-        help="A policy file, or the name of a shipped policy (default, retail, ...).",
-    ),
-]
-NoAffectOption = Annotated[
-    bool, typer.Option("--no-affect", help="Run without the affect model (dialogue signals only).")
-]
 
 
 def check(
@@ -65,10 +61,16 @@ def check(
 def decide(
     file: Annotated[
         Path | None,
-        typer.Argument(help="Conversations as JSON Lines; standard input when absent or '-'."),
+        typer.Argument(
+            help="Conversations: JSON Lines or CSV (one turn per row), optionally .gz; "
+            "standard input when absent or '-'."
+        ),
     ] = None,
     policy: PolicyOption = "default",
     no_affect: NoAffectOption = False,
+    history: HistoryOption = None,
+    format: FormatOption = None,
+    column: ColumnOption = None,
     packets: Annotated[
         bool,
         typer.Option(
@@ -85,41 +87,50 @@ def decide(
     """Print one JSON decision per user turn of every conversation.
 
     Each line is {"conversation_id", "turn", "action", "rule", "reasons", "queue",
-    "priority", "guard"}, where "turn" indexes the conversation's "turns". Bad records
-    are reported on standard error with their line and field; the rest are still
-    decided, and the exit code is 1.
+    "priority", "guard"}, where "turn" indexes the conversation's "turns". Input is read
+    as by escalate replay. Bad records are reported on standard error with their line
+    and field (the first few of each kind, then a count); the rest are still decided,
+    and the exit code is 1. Input that cannot be read at all exits with 2.
     """
     from escalate.cli.packets import print_packets
     from escalate.engine import Engine
-    from escalate.replay.readers import iter_jsonl
 
+    columns = csv_options(column)
+    fmt = input_format(format)
     try:
-        engine = Engine.from_policy(policy, affect=None if no_affect else "default")
-    except PolicyError as exc:
+        engine = Engine.from_policy(
+            policy,
+            affect=None if no_affect else "default",
+            # As replay: earlier contacts come from --history only, never the default file.
+            history=history if history is not None else "memory://",
+        )
+    except (PolicyError, AffectModelError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    except AffectModelError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    good = bad = 0
+    source: Path | IO[bytes] = sys.stdin.buffer if file is None or str(file) == "-" else file
+    report = ErrorReport()
+    good = 0
     out = sys.stdout
-    with open_input(file) as stream:
-        for record in iter_jsonl(stream):
+    try:
+        for record in read_records(source, fmt, columns, report):
             if record.conversation is None:
-                bad += 1
-                err.print(f"[red]error:[/] {escape(str(record.error))}")
                 continue
             good += 1
-            decisions = engine.decide(record.conversation)
+            decisions = engine.decide(record.conversation, history=engine.history)
             for decision in decisions:
                 summary = decision.summary()
                 summary["guard"] = decision.guard
                 out.write(json.dumps(summary, ensure_ascii=False) + "\n")
             if packets:
                 print_packets(decisions, out=out, fmt=packet_format.value)
+    except InputError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.close()
     out.flush()
-    err.print(f"{good} conversation(s) decided, {bad} rejected")
-    if bad:
+    err.print(f"{good:,} conversation(s) decided, {report.count:,} rejected")
+    if report.count:
         raise typer.Exit(1)
 
 

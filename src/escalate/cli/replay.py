@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import err
+from escalate.cli._io import ErrorReport, err, read_records
+from escalate.cli._options import (
+    ColumnOption,
+    FormatOption,
+    HistoryOption,
+    NoAffectOption,
+    PolicyOption,
+    csv_options,
+    input_format,
+)
 from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
 
 if TYPE_CHECKING:  # replay (numpy, the engine) loads when a command runs, not for --help
@@ -25,13 +34,6 @@ DataArgument = Annotated[
     Path,
     typer.Argument(help="Conversations: JSON Lines or CSV (one turn per row), optionally .gz."),
 ]
-PolicyOption = Annotated[
-    str,
-    typer.Option("--policy", "-p", help="A policy file, or the name of a shipped policy."),
-]
-NoAffectOption = Annotated[
-    bool, typer.Option("--no-affect", help="Run without the affect model (dialogue signals only).")
-]
 WorkersOption = Annotated[
     int | None,
     typer.Option("--workers", "-w", min=1, help="Worker processes (default: every core)."),
@@ -43,17 +45,6 @@ AffectBatchOption = Annotated[
         min=1,
         help="Messages per affect-model call. 1 (default) reproduces live decisions exactly; "
         "32 is faster, but int8 noise lets a score depend on its batch.",
-    ),
-]
-FormatOption = Annotated[
-    str | None, typer.Option("--format", help="jsonl or csv (default: from the file).")
-]
-ColumnOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--column",
-        help="CSV column name as FIELD=NAME (conversation_id, role, text, timestamp, intent, "
-        "event, customer_id, label, label_turn, channel; also delimiter=;). Repeatable.",
     ),
 ]
 BotCost = Annotated[
@@ -69,26 +60,6 @@ ProgressOption = Annotated[
     bool | None,
     typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ]
-
-
-def _csv_options(columns: list[str] | None) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for item in columns or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            err.print(f"[red]error:[/] --column expects FIELD=NAME, got {escape(item)!r}")
-            raise typer.Exit(2)
-        options[key.strip()] = value
-    return options
-
-
-def _format(value: str | None) -> Format | None:
-    if value is None:
-        return None
-    if value not in ("jsonl", "csv"):
-        err.print(f"[red]error:[/] --format must be jsonl or csv, got {escape(value)!r}")
-        raise typer.Exit(2)
-    return value  # type: ignore[return-value]
 
 
 def _costs(
@@ -119,13 +90,8 @@ def _records(data: Path, fmt: Format | None, columns: dict[str, str]) -> Any:
         err.print(f"[red]error:[/] cannot read {escape(str(data))}: no such file")
         raise typer.Exit(2)
 
-    from escalate.replay.readers import open_conversations
-
     def make() -> Any:
-        for record in open_conversations(data, fmt, **columns):
-            if record.error is not None:
-                err.print(f"[yellow]skipped:[/] {escape(str(record.error))}")
-            yield record
+        return read_records(data, fmt, columns, ErrorReport("skipped"))
 
     return make
 
@@ -182,9 +148,7 @@ def replay(
     bot_cost: BotCost = None,
     human_cost: HumanCost = None,
     missed_cost: MissedCost = None,
-    history: Annotated[
-        str | None, typer.Option("--history", help="History store URL for repeat contacts.")
-    ] = None,
+    history: HistoryOption = None,
     progress: ProgressOption = None,
 ) -> None:
     """Replay stored conversations through a policy and measure deflection and escalation.
@@ -200,8 +164,8 @@ def replay(
     from escalate.replay.sweep import default_target
     from escalate.replay.sweep import sweep as run_sweep
 
-    columns = _csv_options(column)
-    fmt = _format(format)
+    columns = csv_options(column)
+    fmt = input_format(format)
     make = _records(data, fmt, columns)
     try:
         runner = Runner(
@@ -303,7 +267,7 @@ def compare(
     from escalate.replay.compare import compare as compare_policies
     from escalate.replay.report import write_json
 
-    make = _records(data, _format(format), _csv_options(column))
+    make = _records(data, input_format(format), csv_options(column))
     try:
         result = compare_policies(
             policy_a,
@@ -401,7 +365,7 @@ def sweep(
     from escalate.replay.runner import ConversationResult, Runner
     from escalate.replay.sweep import sweep as run_sweep
 
-    make = _records(data, _format(format), _csv_options(column))
+    make = _records(data, input_format(format), csv_options(column))
     try:
         runner = Runner(
             policy,

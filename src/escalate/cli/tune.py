@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import err
+from escalate.cli._io import ErrorReport, err, read_records
 from escalate.errors import AffectModelError, EscalateError, PolicyError
 
 if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
@@ -124,7 +124,6 @@ def tune(
     from escalate.policy import load_policy
     from escalate.policy.schema import Costs
     from escalate.replay.features import extract_features
-    from escalate.replay.readers import open_conversations
     from escalate.replay.tune import TuneError, fit_score, tuned_policy_text
 
     try:
@@ -147,12 +146,11 @@ def tune(
                 "--min-cost needs costs: give --human-cost and --missed-cost, or a "
                 "policy with a costs: section"
             )
-    conversations = []
-    for record in open_conversations(data):
-        if record.error is not None:
-            err.print(f"[yellow]skipped:[/] {escape(str(record.error))}")
-        elif record.conversation is not None:
-            conversations.append(record.conversation)
+    conversations = [
+        record.conversation
+        for record in read_records(data, None, {}, ErrorReport("skipped"))
+        if record.conversation is not None
+    ]
     start = time.perf_counter()
     try:
         features = extract_features(conversations, engine)

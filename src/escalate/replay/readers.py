@@ -27,10 +27,13 @@ The :class:`Record` of a CSV conversation carries the line of its first row.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,7 @@ __all__ = [
     "iter_jsonl",
     "open_conversations",
     "read_jsonl",
+    "sniff_binary",
     "validation_message",
 ]
 
@@ -58,6 +62,9 @@ _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _CSV_SUFFIXES = {".csv", ".tsv"}
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
+
+#: What an undecodable byte becomes when CSV text is decoded with ``surrogateescape``.
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 #: A line longer than this is rejected without being parsed.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -103,12 +110,7 @@ def validation_message(exc: ValidationError) -> tuple[str, str]:
 
 def _parse_line(raw: bytes, line: int) -> Record:
     if len(raw) > MAX_LINE_BYTES:
-        return Record(
-            line,
-            error=InputError(
-                f"line is {len(raw):,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line
-            ),
-        )
+        return Record(line, error=_too_long(len(raw), line))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -120,6 +122,12 @@ def _parse_line(raw: bytes, line: int) -> Record:
     except json.JSONDecodeError as exc:
         return Record(
             line, error=InputError(f"not valid JSON: {exc.msg} at column {exc.colno}", line=line)
+        )
+    except ValueError as exc:  # a number of more than 4,300 digits
+        return Record(line, error=InputError(f"not valid JSON: {exc}", line=line))
+    except RecursionError:
+        return Record(
+            line, error=InputError("not valid JSON: arrays or objects nested too deeply", line=line)
         )
     if not isinstance(data, dict):
         return Record(
@@ -135,9 +143,40 @@ def _parse_line(raw: bytes, line: int) -> Record:
         return Record(line, error=InputError(message, line=line, field=field or None))
 
 
+def _bounded_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, int]]:
+    """``(line, size)`` for each line of ``stream``, in constant memory: a line longer than
+    ``limit`` bytes is read past in pieces and comes as ``(b"", size)``."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while line and not line.endswith(b"\n"):
+            line = stream.readline(limit + 1)
+            size += len(line)
+        yield b"", size
+
+
+class _LineTooLong(InputError):
+    """A line longer than :data:`MAX_LINE_BYTES`."""
+
+
+def _too_long(size: int, line: int) -> InputError:
+    return _LineTooLong(f"line is {size:,} bytes, at most {MAX_LINE_BYTES:,} allowed", line=line)
+
+
 def iter_jsonl(stream: IO[bytes]) -> Iterator[Record]:
-    """Stream conversations from a binary JSON Lines stream; blank lines are skipped."""
-    for number, raw in enumerate(stream, start=1):
+    """Stream conversations from a binary JSON Lines stream; blank lines are skipped.
+
+    A line longer than :data:`MAX_LINE_BYTES` is reported without being held in memory.
+    """
+    for number, (raw, size) in enumerate(_bounded_lines(stream, MAX_LINE_BYTES), start=1):
+        if size > MAX_LINE_BYTES:
+            yield Record(number, error=_too_long(size, number))
+            continue
         stripped = raw.strip()
         if stripped:
             yield _parse_line(stripped, number)
@@ -294,14 +333,49 @@ class _Skip(_CsvConversation):
     """The stray block of a non-contiguous conversation: consumed and dropped."""
 
 
+#: A carriage return that ends a line by itself (not followed by a line feed).
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
 def _text_lines(stream: IO[bytes]) -> Iterator[str]:
-    """Decode a byte stream line by line; undecodable bytes become U+FFFD."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    for raw in stream:
-        yield decoder.decode(raw)
+    """Decode a byte stream into lines ending in ``\\n``, ``\\r\\n`` or a lone ``\\r`` (as
+    ``open(..., newline="")`` would, which is what the csv module expects); an
+    undecodable byte becomes a lone surrogate (U+DC80 to U+DCFF), which
+    :func:`_undecodable` finds so that its row is reported.
+
+    Raises
+    ------
+    InputError
+        A line is longer than :data:`MAX_LINE_BYTES` (reading stops there).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
+    for number, (raw, size) in enumerate(_bounded_lines(stream, MAX_LINE_BYTES), start=1):
+        if size > MAX_LINE_BYTES:
+            raise _too_long(size, number)
+        text = decoder.decode(raw)
+        if "\r" in text:
+            yield from (piece for piece in _LONE_CR.split(text) if piece)
+        else:
+            yield text
     tail = decoder.decode(b"", final=True)
     if tail:
         yield tail
+
+
+def _undecodable(row: dict[str, str | None], line: int) -> InputError | None:
+    """The error of the first cell holding bytes that were not UTF-8, if any."""
+    for column, value in row.items():
+        values = value if isinstance(value, list) else [value]  # extra cells: a list
+        for cell in values:
+            found = _SURROGATE.search(cell) if isinstance(cell, str) else None
+            if found is not None:
+                byte = ord(found.group()) - 0xDC00
+                return InputError(
+                    f"not valid UTF-8 (byte 0x{byte:02x} at character {found.start()})",
+                    line=line,
+                    field=column if isinstance(column, str) else None,
+                )
+    return None
 
 
 def iter_csv(
@@ -321,9 +395,12 @@ def iter_csv(
     """
     options = options or CsvOptions()
     reader = csv.DictReader(_text_lines(stream), delimiter=options.delimiter or delimiter)
-    header = reader.fieldnames
-    if header is None:
-        return
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise InputError(f"not a valid CSV header: {exc}", line=1) from None
+    if header is None or not any(name.strip() for name in header):
+        return  # an empty (or blank) input
     missing = [c for c in (options.conversation_id, options.role) if c not in header]
     if missing:
         raise InputError(
@@ -339,6 +416,11 @@ def iter_csv(
             row = next(reader)
         except StopIteration:
             break
+        except _LineTooLong as exc:  # reading stops here; what came before is kept
+            if current is not None and not isinstance(current, _Skip):
+                yield current.record()
+            yield Record(exc.line or last + 1, error=exc)
+            return
         except csv.Error as exc:
             line, last = last + 1, reader.line_num
             yield Record(line, error=InputError(f"not valid CSV: {exc}", line=line))
@@ -354,6 +436,14 @@ def iter_csv(
                     "the conversation id is empty", line=line, field=options.conversation_id
                 ),
             )
+            continue
+        undecodable = _undecodable(row, line)
+        if undecodable is not None and _SURROGATE.search(conversation_id):
+            # No conversation to charge it to: the one before ends here, in file order.
+            if current is not None and not isinstance(current, _Skip):
+                yield current.record()
+            current = None
+            yield Record(line, error=undecodable)
             continue
         if current is None or conversation_id != current.id:
             if current is not None and not isinstance(current, _Skip):
@@ -375,6 +465,8 @@ def iter_csv(
         if isinstance(current, _Skip):
             continue
         current.add(row, options, line)
+        if undecodable is not None and current.problem is None:
+            current.problem = undecodable  # the whole conversation is rejected
     if current is not None and not isinstance(current, _Skip):
         yield current.record()
 
@@ -400,16 +492,87 @@ def _guess_format(name: Path, head: bytes) -> Format:
     return "jsonl" if first == b"{" else "csv"
 
 
+#: Bytes read ahead to tell text from binary data.
+SNIFF_BYTES = 8192
+#: Formats people mistake for conversations, by their first bytes.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive (only gzip compression is read; unzip it first)"),
+    (b"BZh", "a bzip2 archive (only gzip compression is read; decompress it first)"),
+    (b"\xfd7zXZ\x00", "an xz archive (only gzip compression is read; decompress it first)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive (only gzip compression is read; decompress it first)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive (unpack it first)"),
+    (b"PAR1", "a Parquet file (convert it to JSON Lines or CSV)"),
+    (b"SQLite format 3\x00", "a SQLite database (export it to JSON Lines or CSV)"),
+    (b"\xff\xfe", "UTF-16 text (a byte-order mark FF FE); save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text (a byte-order mark FE FF); save it as UTF-8"),
+)
+#: Share of NUL or undecodable bytes in the first :data:`SNIFF_BYTES` from which input is
+#: binary (random bytes have about half; text with a few damaged lines far less).
+_BINARY_SHARE = 0.3
+
+
+def sniff_binary(head: bytes) -> str | None:
+    """What ``head`` (the first bytes of an input, after decompression) is when it is not
+    text: a known binary format, or (from 32 bytes on) at least 30 % NUL bytes or bytes
+    that are not UTF-8.
+
+    ``None`` for text, including text with a few bad bytes or lines: those are reported
+    on the lines that hold them, and every other line is still read.
+
+    Examples
+    --------
+    >>> sniff_binary(b'{"id": "c1"}') is None
+    True
+    >>> sniff_binary(b"PK\\x03\\x04 rest of a zip")
+    'a zip archive (only gzip compression is read; unzip it first)'
+    >>> sniff_binary(b"abc" + bytes(61))
+    'binary data, not text (61 of the first 64 bytes are NUL or not UTF-8; the first NUL at offset 3)'
+    """
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    nul = head.find(b"\x00")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    text = decoder.decode(head, final=False)  # a character cut at the end is not an error
+    bad = len(_SURROGATE.findall(text)) + head.count(b"\x00")
+    if len(head) >= 32 and bad >= _BINARY_SHARE * len(head):
+        what = f"{bad:,} of the first {len(head):,} bytes are NUL or not UTF-8"
+        if nul >= 0:
+            what += f"; the first NUL at offset {nul}"
+        return f"binary data, not text ({what})"
+    return None
+
+
+class _GzipChunks(io.RawIOBase):
+    """A gzip stream read one decompressed chunk at a time.
+
+    ``GzipFile.read(n)`` fills ``n`` bytes with several reads and, when the stream ends
+    early, drops what those reads had decompressed; reading chunk by chunk hands over
+    every byte that can be decompressed before the damage, so no complete line is lost.
+    """
+
+    def __init__(self, packed: gzip.GzipFile) -> None:
+        self._packed = packed
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._packed.read1(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def open_conversations(
-    path: str | Path, format: Format | None = None, **csv_options: Any
+    path: str | Path | IO[bytes], format: Format | None = None, **csv_options: Any
 ) -> Iterator[Record]:
     """Stream every conversation of a JSON Lines or CSV file, gzip-compressed or not.
 
     Parameters
     ----------
     path:
-        The file. ``-`` is not accepted here (pass a stream to :func:`iter_jsonl` or
-        :func:`iter_csv`).
+        The file, or a binary stream already open (standard input, say: ``sys.stdin.buffer``),
+        which is read but not closed.
     format:
         ``"jsonl"`` or ``"csv"``; guessed from the extension (after ``.gz``) or the
         first non-blank byte when ``None``.
@@ -421,12 +584,16 @@ def open_conversations(
     ------
     Record
         In file order; bad records carry an :class:`~escalate.errors.InputError` with
-        their line number, and the rest of the file is still read.
+        their line number, and the rest of the file is still read. A gzip stream that is
+        cut short or corrupt ends with one error record at the line where reading stopped,
+        after every record read before it.
 
     Raises
     ------
     InputError
-        The file cannot be opened, or a CSV header lacks a required column.
+        The file cannot be opened, is not gzip although named ``.gz``, is binary (a zip
+        archive, UTF-16 text, NUL bytes...: one error naming the file and what was
+        found, never one per "line"), or a CSV header lacks a required column.
 
     Examples
     --------
@@ -440,26 +607,61 @@ def open_conversations(
     if format not in (None, "jsonl", "csv"):
         raise ValueError(f"format must be 'jsonl', 'csv' or None, got {format!r}")
     options = CsvOptions.from_kwargs(**csv_options)
-    given = Path(path)
+    if isinstance(path, str | Path):
+        given = Path(path)
+        label = str(given)
+        try:
+            raw: IO[bytes] = open(given, "rb", buffering=8 * SNIFF_BYTES)  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"cannot read {given}: {exc.strerror or exc}") from None
+        closing: contextlib.AbstractContextManager[Any] = raw
+    else:
+        label = str(getattr(path, "name", None) or "<input>")
+        given = Path(label if not label.startswith("<") else "")
+        raw, closing = path, contextlib.nullcontext()
+    wrapper = None if hasattr(raw, "peek") else io.BufferedReader(cast(Any, raw))
     try:
-        raw = open(given, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"cannot read {given}: {exc.strerror or exc}") from None
-    with raw:
-        name, gz_suffix = _strip_gz(given)
-        buffered: io.BufferedReader | gzip.GzipFile = raw
-        if raw.peek(2)[:2] == _GZIP_MAGIC or gz_suffix:
-            buffered = gzip.GzipFile(fileobj=raw, mode="rb")
-        try:
-            head = buffered.peek(512)[:512]
-        except (OSError, EOFError) as exc:
-            raise InputError(f"cannot read {given}: {exc}") from None
-        kind = format or _guess_format(name, head)
-        try:
-            if kind == "jsonl":
-                yield from iter_jsonl(cast(IO[bytes], buffered))
-            else:
-                delimiter = "\t" if name.suffix.lower() == ".tsv" else ","
-                yield from iter_csv(cast(IO[bytes], buffered), options, delimiter=delimiter)
-        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
-            raise InputError(f"cannot read {given}: {exc}") from None
+        with closing:
+            yield from _read(wrapper or raw, given, label, format, options)
+    finally:
+        if wrapper is not None:
+            wrapper.detach()  # the caller's stream stays open
+
+
+def _read(
+    buffered: Any, given: Path, label: str, format: Format | None, options: CsvOptions
+) -> Iterator[Record]:
+    name, gz_suffix = _strip_gz(given)
+    try:
+        if buffered.peek(2)[:2] == _GZIP_MAGIC or gz_suffix:
+            packed = gzip.GzipFile(fileobj=buffered, mode="rb")
+            buffered = io.BufferedReader(_GzipChunks(packed), buffer_size=SNIFF_BYTES)
+        head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot read {label}: {exc}") from None
+    what = sniff_binary(head)
+    if what is not None:
+        raise InputError(f"cannot read {label}: {what}")
+    kind = format or _guess_format(name, head)
+    if kind == "jsonl":
+        records = iter_jsonl(buffered)
+    else:
+        delimiter = "\t" if name.suffix.lower() == ".tsv" else ","
+        records = iter_csv(buffered, options, delimiter=delimiter)
+    line = 0
+    try:
+        for record in records:
+            line = record.line
+            yield record
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt gzip stream
+        line += 1
+        yield Record(
+            line,
+            error=InputError(
+                f"{label} cannot be read beyond this point ({exc}); "
+                "the file is cut short or corrupt",
+                line=line,
+            ),
+        )
+    except _LineTooLong as exc:  # in CSV, where rows may span lines: reading stops there
+        yield Record(exc.line or line + 1, error=exc)

@@ -44,7 +44,9 @@ class SessionStore(Protocol):
         ...
 
     def save(self, state: SessionState) -> None:
-        """Save ``state``, replacing any earlier state of the same conversation."""
+        """Save ``state``, replacing any earlier state of the same conversation. A store
+        shared by several workers may refuse, with a
+        :class:`~escalate.errors.StoreError`, to replace a state of a higher version."""
         ...
 
     def save_if(self, state: SessionState, expected_version: int) -> bool:

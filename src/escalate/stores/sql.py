@@ -241,17 +241,25 @@ class SQLHistoryStore:
             raise StoreError(f"history store: {what} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- writing ---------------------------------------------------------------------------
+    def _text(self, value: str) -> str:
+        """A string as stored: PostgreSQL text cannot hold NUL, which becomes U+FFFD (on
+        writes and on the keys of reads alike, so that a record is found again)."""
+        if self.dialect == "postgresql" and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
     def _row(self, contact: ContactRecord, now: datetime) -> dict[str, Any]:
+        text = self._text
         return {
-            "conversation_id": contact.conversation_id,
-            "customer_id": contact.customer_id,
+            "conversation_id": text(contact.conversation_id),
+            "customer_id": text(contact.customer_id),
             "started_at": _naive_utc(contact.started_at),
             "ended_at": _naive_utc(contact.ended_at),
-            "channel": contact.channel,
-            "topic": contact.topic,
+            "channel": text(contact.channel),
+            "topic": None if contact.topic is None else text(contact.topic),
             "outcome": contact.outcome,
             "final_sentiment": contact.final_sentiment,
-            "text": contact.text,
+            "text": None if contact.text is None else text(contact.text),
             "recorded_at": now,
         }
 
@@ -301,7 +309,7 @@ class SQLHistoryStore:
         query = (
             sa.select(*(c[name] for name in _COLUMNS))
             .where(
-                c.customer_id == customer_id,
+                c.customer_id == self._text(customer_id),
                 c.started_at >= _naive_utc(since),
                 c.started_at < _naive_utc(until),
             )
@@ -317,7 +325,7 @@ class SQLHistoryStore:
             return None
         c = self.contacts.c
         query = sa.select(sa.func.max(c.started_at)).where(
-            c.customer_id == customer_id, c.started_at < _naive_utc(before)
+            c.customer_id == self._text(customer_id), c.started_at < _naive_utc(before)
         )
         with self._errors("reading contacts"), self._ensure().connect() as conn:
             found = conn.execute(query).scalar_one_or_none()
@@ -330,7 +338,7 @@ class SQLHistoryStore:
             return None
         c = self.contacts.c
         query = sa.select(*(c[name] for name in _COLUMNS)).where(
-            c.conversation_id == conversation_id
+            c.conversation_id == self._text(conversation_id)
         )
         with self._errors("reading contacts"), self._ensure().connect() as conn:
             row = conn.execute(query).first()
