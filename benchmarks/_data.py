@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from escalate.affect.base import AffectModel, AffectScores
+from escalate.affect.base import AffectModel, AffectScores, ContextualAffectModel, MessageContext
 from escalate.models import Conversation
 from escalate.replay.readers import open_conversations
 
@@ -26,18 +26,33 @@ FAILURE_INTENTS = frozenset({"inconclusive", "noise", "negate", "rephrase", "did
 
 
 class CachedAffect:
-    """The shipped model with a cache keyed by text, shared by every policy of a run."""
+    """A model with a cache keyed by text and context, shared by every policy of a run
+    (so that every policy sees the same scores and the model runs once per message)."""
 
     def __init__(self, model: AffectModel) -> None:
         self.model = model
-        self.cache: dict[str, AffectScores] = {}
+        self.cache: dict[tuple[str, MessageContext | None], AffectScores] = {}
 
     def predict(self, texts: Sequence[str]) -> list[AffectScores]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        return self.predict_in_context(texts, [None] * len(texts))
+
+    def predict_in_context(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> list[AffectScores]:
+        keys = list(zip(texts, contexts, strict=True))
+        missing = [k for k in dict.fromkeys(keys) if k not in self.cache]
         if missing:
-            for text, scores in zip(missing, self.model.predict(missing), strict=True):
-                self.cache[text] = scores
-        return [self.cache[t] for t in texts]
+            if isinstance(self.model, ContextualAffectModel):
+                scored = self.model.predict_in_context(
+                    [t for t, _ in missing], [c for _, c in missing]
+                )
+            else:
+                scored = self.model.predict([t for t, _ in missing])
+            self.cache.update(zip(missing, scored, strict=True))
+        return [self.cache[k] for k in keys]
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        return None
 
 
 def load(path: Path) -> list[Conversation]:

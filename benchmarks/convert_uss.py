@@ -2,68 +2,61 @@
 
 Run from the project root::
 
-    python benchmarks/convert_uss.py            # writes benchmarks/out/uss_mwoz.jsonl, uss_sgd.jsonl
+    python benchmarks/convert_uss.py
+    # writes benchmarks/out/uss_{mwoz,sgd}.jsonl and uss_{mwoz,sgd}_{train,dev,test}.jsonl
 
-Input lines are ``ROLE<TAB>text<TAB>action<TAB>sat1,sat2,...`` with dialogues separated
-by blank lines and a final ``USER<TAB>OVERALL`` line that rates the whole dialogue (it
-is not a turn). ``USER`` becomes a user turn and ``SYSTEM`` a bot turn; the action
-becomes the turn's intent. Label: the dialogue needed a person when any user turn has a
-mean satisfaction of at most 2, and ``label.turn`` is the first such user turn.
+``USER`` turns become user turns and ``SYSTEM`` turns bot turns; the action becomes the
+turn's intent; each conversation carries its ``domain`` (``mwoz`` or ``sgd``). Label: the
+dialogue needed a person when any user turn has a mean satisfaction of at most 2, and
+``label.turn`` is the first such user turn. The split files follow the affect model's own
+split (:func:`escalate.affect.data.uss_split`, seed 13): 70 / 15 / 15 % of the dialogues,
+stratified by label, so that the dev and test dialogues are ones the shipped model never
+trained on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from _data import OUT, data_dir
 
-FILES = {"mwoz": "MWOZ.txt", "sgd": "SGD.txt"}
+from escalate.affect.data import USS_DOMAINS, UssDialogue, read_uss, uss_split
+
+SEED = 13
 
 
-def dialogues(path: Path) -> Iterator[list[list[str]]]:
-    block: list[list[str]] = []
-    with path.open(encoding="utf-8") as stream:
-        for raw in stream:
-            line = raw.rstrip("\n")
-            if not line.strip():
-                if block:
-                    yield block
-                block = []
-                continue
-            block.append(line.split("\t"))
-    if block:
-        yield block
-
-
-def convert(name: str, block: list[list[str]], index: int) -> dict[str, Any]:
+def convert(dialogue: UssDialogue) -> dict[str, Any]:
     turns: list[dict[str, Any]] = []
     label_turn: int | None = None
-    for fields in block:
-        fields = fields + [""] * (4 - len(fields))
-        role, text, action, sats = fields[:4]
-        if role == "USER" and text == "OVERALL":
-            continue
-        turn: dict[str, Any] = {"role": "user" if role == "USER" else "bot"}
-        if text.strip():
-            turn["text"] = text
-        if action.strip():
-            turn["intent"] = action.strip()[:200]
-        if "text" not in turn and "intent" not in turn:
-            turn["event"] = "empty"
-        if role == "USER" and sats.strip():
-            scores = [float(s) for s in sats.split(",") if s.strip()]
-            if label_turn is None and scores and sum(scores) / len(scores) <= 2:
-                label_turn = len(turns)
-        turns.append(turn)
+    for turn in dialogue.turns:
+        record: dict[str, Any] = {"role": turn.role}
+        if turn.text:
+            record["text"] = turn.text
+        if turn.intent:
+            record["intent"] = turn.intent[:200]
+        if "text" not in record and "intent" not in record:
+            record["event"] = "empty"
+        mean = turn.mean_rating
+        if label_turn is None and mean is not None and mean <= 2:
+            label_turn = len(turns)
+        turns.append(record)
     return {
-        "id": f"uss-{name}-{index:04d}",
+        "id": dialogue.id,
+        "domain": dialogue.domain,
         "turns": turns,
         "label": {"escalate": label_turn is not None, "turn": label_turn},
     }
+
+
+def write(path: Path, dialogues: list[UssDialogue]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for dialogue in dialogues:
+            out.write(json.dumps(convert(dialogue), ensure_ascii=False) + "\n")
+    positives = sum(d.needs_human for d in dialogues)
+    print(f"{path}: {len(dialogues)} dialogues, {positives} needed a person")
 
 
 def main() -> None:
@@ -71,16 +64,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, file in FILES.items():
-        target = args.out / f"uss_{name}.jsonl"
-        count = positives = 0
-        with target.open("w", encoding="utf-8") as out:
-            for i, block in enumerate(dialogues(data_dir() / "uss" / file)):
-                record = convert(name, block, i)
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-                positives += record["label"]["escalate"]
-        print(f"{target}: {count} dialogues, {positives} needed a person")
+    for domain in USS_DOMAINS:
+        dialogues = read_uss(data_dir(), domain)
+        write(args.out / f"uss_{domain}.jsonl", dialogues)
+        for part, subset in uss_split(dialogues, seed=SEED).items():
+            write(args.out / f"uss_{domain}_{part}.jsonl", subset)
 
 
 if __name__ == "__main__":

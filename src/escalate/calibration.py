@@ -158,8 +158,6 @@ def fit_platt(
     return a, float(w[1]) - a * centre
 
 
-
-
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     """The temperature ``T`` for which ``softmax(logits / T)`` best fits ``targets``.
 
