@@ -170,7 +170,7 @@ def train(
     ),
     epochs: Annotated[
         float, typer.Option(min=0.01, help="Multi-task passes over all training data.")
-    ] = 1.5,
+    ] = 1.0,
     teacher_epochs: Annotated[
         float, typer.Option(min=0.0, help="GoEmotions-only passes before distillation.")
     ] = 0.5,

@@ -76,15 +76,23 @@ def _forward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sentiment, emotion and context logits, and the embeddings, of ``examples``.
 
-    Every distinct text of the batch (messages and contexts) is encoded once, in one pass.
+    Every distinct text of the batch is encoded once. The customers' messages are encoded
+    with gradients; texts that are only context (the bot's messages, earlier customer
+    messages) without: at run time a context is an embedding the encoder made at an
+    earlier turn, and training through it would cost a backward pass for each of them.
     """
-    index: dict[str, int] = {}
-    for e in examples:
-        for text in (e.text, e.bot, e.user):
-            if text is not None and text not in index:
-                index[text] = len(index)
-    pooled = _encode(model, tokenizer, list(index), max_length)
-    return _heads(model, pooled, index, examples)
+    current = list(dict.fromkeys(e.text for e in examples))
+    seen = set(current)
+    context = [
+        t
+        for t in dict.fromkeys(t for e in examples for t in (e.bot, e.user) if t is not None)
+        if t not in seen
+    ]
+    pooled = _encode(model, tokenizer, current, max_length)
+    if context:
+        with torch.no_grad():
+            pooled = torch.cat([pooled, _encode(model, tokenizer, context, max_length)], dim=0)
+    return _heads(model, pooled, {t: i for i, t in enumerate([*current, *context])}, examples)
 
 
 def _heads(

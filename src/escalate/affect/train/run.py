@@ -59,7 +59,7 @@ class TrainConfig:
 
     data_dir: Path = field(default_factory=default_data_dir)
     out_dir: Path = Path("runs/affect")
-    epochs: float = 1.5
+    epochs: float = 1.0
     teacher_epochs: float = 0.5
     batch_size: int = 32
     lr: float = 6e-5
