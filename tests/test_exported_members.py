@@ -16,6 +16,8 @@ def test_public_surface_is_what_we_think_it_is() -> None:
         "signals",
         "stores",
         "cli",
+        "integrations",
+        "serve",
     }
     assert exported == public - modules
     for name in exported:

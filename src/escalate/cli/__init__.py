@@ -11,7 +11,9 @@ import typer
 from escalate.cli._io import user_errors
 from escalate.cli.affect import classify, export, train
 from escalate.cli.engine import check, decide, signals
+from escalate.cli.importers import import_command
 from escalate.cli.replay import compare, replay, sweep
+from escalate.cli.serve import serve
 from escalate.cli.tune import tune
 
 __all__ = ["app", "main"]
@@ -56,8 +58,21 @@ def _main(
     """Decide when a bot conversation should go to a human, and prove a policy on past chats."""
 
 
-for command in (check, decide, signals, replay, compare, sweep, tune, classify, train, export):
+for command in (
+    check,
+    decide,
+    signals,
+    replay,
+    compare,
+    sweep,
+    tune,
+    classify,
+    train,
+    export,
+    serve,
+):
     app.command()(user_errors(command))
+app.command("import")(user_errors(import_command))
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +26,7 @@ from escalate.errors import AffectModelError, EscalateError, InputError, PolicyE
 if TYPE_CHECKING:  # replay (numpy, the engine) loads when a command runs, not for --help
     from escalate.policy import Policy
     from escalate.policy.schema import Costs
-    from escalate.replay.readers import Format
+    from escalate.replay.readers import Format, Record
     from escalate.replay.runner import ConversationResult
 
 __all__ = ["compare", "replay", "sweep"]
@@ -154,15 +155,15 @@ def replay(
     """Replay stored conversations through a policy and measure deflection and escalation.
 
     Prints the metrics as JSON on standard output unless --json is given; --report also
-    writes a self-contained HTML report with plots. Bad records are reported on standard
-    error with their line; the rest are replayed, and the exit code is 1.
+    writes an HTML report with plots and a conversation explorer (one folder that opens
+    from disk). Bad records are reported on standard error with their line; the rest are
+    replayed, and the exit code is 1.
     """
+    from escalate.replay.explorer import ExplorerWriter
     from escalate.replay.metrics import MetricsAccumulator
     from escalate.replay.readers import Record
-    from escalate.replay.report import write_json, write_report
+    from escalate.replay.report import report_sweep, write_json, write_report
     from escalate.replay.runner import Runner
-    from escalate.replay.sweep import default_target
-    from escalate.replay.sweep import sweep as run_sweep
 
     columns = csv_options(column)
     fmt = input_format(format)
@@ -182,14 +183,34 @@ def replay(
     costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)
     acc = MetricsAccumulator(costs=costs)
     results: list[ConversationResult] = []
+    title = f"Replay of {data.name}: {runner.policy.name}"
+    explorer = (
+        ExplorerWriter(report, runner.policy, title=f"Conversations of {data.name}: "
+                       f"{runner.policy.name}")
+        if report is not None
+        else None
+    )  # fmt: skip
+    waiting: deque[Record] = deque()
+
+    def tee() -> Any:
+        for record in make():
+            if explorer is not None and record.conversation is not None:
+                waiting.append(record)
+            yield record
+
     try:
-        for item in runner.run(make()):
+        for item in runner.run(tee()):
             if isinstance(item, Record):
                 acc.add_rejected()
                 continue
             acc.add(item)
-            if report is not None:
+            if explorer is not None:
                 results.append(item)
+                while waiting and waiting[0].line != item.line:
+                    waiting.popleft()
+                conversation = waiting.popleft().conversation if waiting else None
+                assert conversation is not None, "the runner yields results in input order"
+                explorer.add(conversation, item)
     except (InputError, EscalateError, TypeError) as exc:
         raise _fail(exc) from None
     metrics = acc.result()
@@ -199,26 +220,21 @@ def replay(
         write_json(metrics, json_out)
     else:
         sys.stdout.write(json.dumps(metrics, indent=2, default=str) + "\n")
-    if report is not None:
-        swept = None
-        target = default_target(runner.policy) if sweep_rule is None else None
-        rule_id = sweep_rule or (target[0] if target else None)
-        signal = sweep_signal or (target[1].signal if target else None)
-        if rule_id is not None:
-            try:
-                threshold, points = run_sweep(
-                    runner.policy, results, rule_id, signal=signal, costs=costs
-                )
-                swept = (rule_id, threshold, points)
-            except ValueError as exc:
-                raise _fail(exc) from None
+    if report is not None and explorer is not None:
+        try:
+            swept = report_sweep(
+                runner.policy, results, metrics, rule=sweep_rule, signal=sweep_signal, costs=costs
+            )
+        except ValueError as exc:
+            raise _fail(exc) from None
         page = write_report(
             metrics,
             report,
-            title=f"Replay of {data.name}: {runner.policy.name}",
+            title=title,
             sweep=swept,
             source=str(data),
             scores=_score_calibration(runner.policy, results),
+            explorer=explorer.close(),
         )
         err.print(f"report: {escape(str(page))}")
     _print_summary(metrics, runner.policy.name)

@@ -8,6 +8,12 @@ Plots are drawn with matplotlib's Agg backend (no display needed):
 * timing: first escalation minus labelled turn, in user turns (with labels);
 * the sweep of one threshold: deflection against recall, and cost against threshold;
 * the confusion summary (escalated or not against the label).
+
+Which threshold the report sweeps, unless told (:func:`report_sweep`): a rule on one of
+the policy's learned scores, else the rule that fires most, over distinct thresholds;
+a candidate whose curve is flat (no threshold changes a decision) is passed over for
+the next. The conversation explorer (:mod:`escalate.replay.explorer`) is written beside
+the report and linked from it.
 """
 
 from __future__ import annotations
@@ -22,9 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from escalate.replay.sweep import SweepPoint, Threshold
+from escalate.policy import Policy
+from escalate.policy.schema import Costs
+from escalate.replay.runner import ConversationResult
+from escalate.replay.sweep import SweepPoint, Threshold, sweep, sweep_values, thresholds
 
-__all__ = ["render_html", "sweep_figure", "write_json", "write_report"]
+__all__ = ["render_html", "report_sweep", "sweep_figure", "write_json", "write_report"]
+
+#: Significant digits of a swept threshold: values that print the same are one value.
+_DIGITS = 4
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -226,8 +238,10 @@ def render_html(
     sweep: tuple[str, Threshold, Sequence[SweepPoint]] | None = None,
     source: str | None = None,
     calibration: dict[str, float] | None = None,
+    explorer: str | None = None,
 ) -> str:
-    """The report as one self-contained HTML document."""
+    """The report as one self-contained HTML document; ``explorer`` is the relative link
+    to the conversation explorer, when one was written."""
     cards = [
         ("conversations", metrics.get("conversations")),
         ("user turns", metrics.get("user_turns")),
@@ -263,6 +277,14 @@ def render_html(
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} · {_fmt(metrics.get('rejected', 0))} "
         "record(s) rejected</p>",
         f"<div class='cards'>{card_html}</div>",
+        *(
+            [
+                f"<p><a href='{html.escape(explorer)}'>Explore every conversation</a>: filter by "
+                "rule, by outcome and by text, and see why each one escalated or did not.</p>"
+            ]
+            if explorer
+            else []
+        ),
         "<h2>Escalations by rule</h2><div class='grid'><div>",
         _img(plots.get("rules"), "escalations by rule"),
         "</div><div><table><tr><th>rule</th><th>first escalation</th><th>every firing</th></tr>",
@@ -300,7 +322,7 @@ def render_html(
     if sweep is not None:
         rule, threshold, points = sweep
         rows = "".join(
-            f"<tr><td>{_fmt(p.value)}</td><td>{_fmt(p.metrics.get('escalation_rate'))}</td>"
+            f"<tr><td>{p.value:.{_DIGITS}g}</td><td>{_fmt(p.metrics.get('escalation_rate'))}</td>"
             f"<td>{_fmt(p.metrics.get('deflection_rate'))}</td><td>{_fmt(p.metrics.get('recall'))}</td>"
             f"<td>{_fmt(p.metrics.get('precision'))}</td>"
             f"<td>{_fmt((p.metrics.get('costs') or {}).get('cost_per_1000'))}</td></tr>"
@@ -336,12 +358,14 @@ def write_report(
     sweep: tuple[str, Threshold, Sequence[SweepPoint]] | None = None,
     source: str | None = None,
     scores: Mapping[str, tuple[Sequence[float], Sequence[bool]]] | None = None,
+    explorer: str | Path | None = None,
 ) -> Path:
     """Write ``index.html`` (self-contained) and the plots as PNG files into ``directory``.
 
     ``sweep`` is ``(rule id, threshold, points)`` from :func:`~escalate.replay.sweep.sweep`;
     ``scores`` maps a policy score's name to each labelled conversation's highest score
-    and label, for the reliability diagram.
+    and label, for the reliability diagram; ``explorer`` is the conversation explorer's
+    page (see :class:`~escalate.replay.explorer.ExplorerWriter`), linked from the report.
     Returns the path of ``index.html``.
 
     Examples
@@ -377,8 +401,127 @@ def write_report(
     page = out / "index.html"
     page.write_text(
         render_html(
-            metrics, title=title, plots=plots, sweep=sweep, source=source, calibration=calibration
+            metrics,
+            title=title,
+            plots=plots,
+            sweep=sweep,
+            source=source,
+            calibration=calibration,
+            explorer=_relative(explorer, out) if explorer is not None else None,
         ),
         encoding="utf-8",
     )
     return page
+
+
+def _relative(path: str | Path, base: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return Path(path).resolve().as_uri()
+
+
+def _candidates(policy: Policy, metrics: Mapping[str, Any]) -> list[tuple[str, Threshold, int]]:
+    """Thresholds worth sweeping, best first: ``(rule id, threshold, occurrence)``.
+
+    Rules on a learned score (``score.*``) first, then the rules that involve a person
+    by how often they fired (every firing; the policy's order breaks ties), each with
+    its thresholds in text order.
+    """
+    fired: Mapping[str, int] = metrics.get("rules_all") or {}
+    rules = [r for r in policy.rules if r.action != "continue"]
+    if policy.explicit_request is not None:
+        rules.append(policy.explicit_request)
+    order = {rule.id: i for i, rule in enumerate(rules)}
+
+    def rank(rule: Any) -> tuple[int, int, int]:
+        on_score = any(t.signal.startswith("score.") for t in thresholds(rule))
+        return (0 if on_score else 1, -fired.get(rule.id, 0), order[rule.id])
+
+    out: list[tuple[str, Threshold, int]] = []
+    for rule in sorted(rules, key=rank):
+        seen: dict[str, int] = {}
+        for threshold in thresholds(rule):
+            occurrence = seen.get(threshold.signal, 0)
+            seen[threshold.signal] = occurrence + 1
+            out.append((rule.id, threshold, occurrence))
+    return out
+
+
+def _distinct(points: Sequence[SweepPoint], current: float) -> list[SweepPoint]:
+    """One point per printed threshold (the policy's own value wins its tie)."""
+    kept: dict[str, SweepPoint] = {}
+    for point in points:
+        key = f"{point.value:.{_DIGITS}g}"
+        if key not in kept or math.isclose(point.value, current):
+            kept[key] = point
+    return sorted(kept.values(), key=lambda p: p.value)
+
+
+def _flat(points: Sequence[SweepPoint]) -> bool:
+    return len({p.metrics.get("escalated") for p in points}) <= 1
+
+
+def report_sweep(
+    policy: Policy,
+    results: Sequence[ConversationResult],
+    metrics: Mapping[str, Any],
+    *,
+    rule: str | None = None,
+    signal: str | None = None,
+    costs: Costs | None = None,
+) -> tuple[str, Threshold, list[SweepPoint]] | None:
+    """The sweep the report shows: ``(rule id, threshold, points)``, or ``None``.
+
+    With ``rule`` (and ``signal`` when the rule has several thresholds), that threshold.
+    Otherwise the first non-flat of: a rule on one of the policy's learned scores, then
+    the rules that involve a person by how often they fired in ``metrics``; a curve is
+    flat when no threshold changes how many conversations escalate. Thresholds are
+    distinct as printed (four significant digits). ``results`` come from a replay with
+    ``keep_signals=True``.
+
+    Raises
+    ------
+    ValueError
+        ``rule`` or ``signal`` names no threshold of the policy.
+
+    Examples
+    --------
+    >>> from escalate.models import Conversation, Turn
+    >>> from escalate.replay.metrics import compute_metrics
+    >>> from escalate.replay.runner import Runner
+    >>> runner = Runner("dialogue_only", affect=None, workers=1, keep_signals=True)
+    >>> def chat(fallbacks: int) -> Conversation:
+    ...     turns = [Turn(role="user", text="help")]
+    ...     for j in range(fallbacks):
+    ...         turns += [Turn(role="bot", event="fallback"), Turn(role="user", text=f"hello {j}")]
+    ...     return Conversation(id=f"c{fallbacks}", turns=turns)
+    >>> results = list(runner.run([chat(n) for n in range(4)]))
+    >>> rule, threshold, points = report_sweep(runner.policy, results, compute_metrics(results))
+    >>> rule, threshold.signal, [p.value for p in points]
+    ('bot-stuck', 'dialogue.consecutive_fallbacks', [0.0, 1.0, 2.0, 3.0, 4.0])
+    """
+    if rule is not None:
+        threshold, points = sweep(policy, results, rule, signal=signal, costs=costs)
+        return rule, threshold, _distinct(points, threshold.value)
+    first: tuple[str, Threshold, list[SweepPoint]] | None = None
+    for rule_id, target, occurrence in _candidates(policy, metrics):
+        values = (
+            None
+            if target.signal.startswith("score.")
+            else sweep_values(results, target.signal, target.value)
+        )
+        threshold, points = sweep(
+            policy,
+            results,
+            rule_id,
+            values,
+            signal=target.signal,
+            occurrence=occurrence,
+            costs=costs,
+        )
+        found = (rule_id, threshold, _distinct(points, threshold.value))
+        if not _flat(found[2]):
+            return found
+        first = first or found
+    return first

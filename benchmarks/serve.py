@@ -1,0 +1,222 @@
+"""Service benchmark: ``escalate serve`` under schemathesis and under load, beside ``observe``.
+
+Run from the project root::
+
+    python benchmarks/serve.py [--requests 3000] [--clients 8] [--examples 150] [--write]
+
+It starts a private Redis on a free port and ``escalate serve`` with two uvicorn workers
+sharing sessions through it: the default policy, the shipped model with its text cache
+off (``--affect-cache 0``, so every message is scored), history in memory, no access log.
+Then:
+
+* schemathesis runs every operation of the OpenAPI document with every check but
+  ``positive_data_acceptance`` (see ``tests/serve/test_schemathesis.py``) and
+  ``--max-examples`` per operation, and the number of requests, failures and 5xx is
+  reported;
+* one client posts the user turns of conversations made from the shipped examples one at
+  a time (the latency of one turn, no queueing), each turn alternating with the same turn
+  through an in-process ``Session.observe`` (same model and policy, one model thread as
+  each worker has, no HTTP), so that both see the same load on the cores;
+* then ``--clients`` clients post them at once (throughput, and latency under load).
+
+``--write`` replaces the "HTTP service" section of ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from _results import replace_section
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.serve.servers import private_redis, running_service  # noqa: E402
+
+import escalate  # noqa: E402
+from escalate.affect import OnnxAffectModel  # noqa: E402
+
+EXAMPLES = ROOT / "examples" / "conversations.jsonl"
+
+
+def user_texts() -> list[str]:
+    texts = []
+    for line in EXAMPLES.read_text(encoding="utf-8").splitlines():
+        for turn in json.loads(line)["turns"]:
+            if turn["role"] == "user" and turn.get("text"):
+                texts.append(turn["text"])
+    return texts
+
+
+def workload(n: int, texts: list[str]) -> list[tuple[str, str]]:
+    """``n`` user turns: conversations of four turns each, with varied messages."""
+    cycle = itertools.cycle(texts)
+    return [(f"bench-{i // 4}", f"{next(cycle)} ({i})") for i in range(n)]
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    ms = np.array(latencies) * 1000
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+
+
+def post_all(url: str, turns: list[tuple[str, str]], clients: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    # one client per conversation stream, so a conversation's turns stay in order
+    lanes = [turns[i::clients] for i in range(clients)] if clients > 1 else [turns]
+
+    def run(lane: list[tuple[str, str]]) -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for conversation, text in lane:
+                start = time.perf_counter()
+                reply = client.post(f"/v1/conversations/{conversation}/turns",
+                                    json={"turn": {"role": "user", "text": text}})  # fmt: skip
+                elapsed = time.perf_counter() - start
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+
+    threads = [threading.Thread(target=run, args=(lane,)) for lane in lanes]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    return {"rps": len(turns) / seconds, "statuses": statuses, **percentiles(latencies)}
+
+
+def side_by_side(
+    url: str, turns: list[tuple[str, str]], *, model: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each turn through HTTP (one client) and through an in-process ``Session.observe``
+    (same policy, same model, cache off), alternately, so both see the same load."""
+    engine = escalate.Engine.from_policy(
+        "default" if model else "dialogue_only",
+        affect=OnnxAffectModel.default(cache_size=0, threads=1) if model else None,
+        history="memory://",
+    )
+    http: list[float] = []
+    local: list[float] = []
+    start = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for conversation, text in turns:
+            began = time.perf_counter()
+            reply = client.post(f"/v1/conversations/one-{conversation}/turns",
+                                json={"turn": {"role": "user", "text": text}})  # fmt: skip
+            http.append(time.perf_counter() - began)
+            reply.raise_for_status()
+            session = engine.session(f"local-{conversation}")
+            began = time.perf_counter()
+            session.observe(escalate.Turn(role="user", text=text))
+            local.append(time.perf_counter() - began)
+    seconds = time.perf_counter() - start
+    return {"rps": len(turns) / (seconds * sum(http) / (sum(http) + sum(local))),
+            **percentiles(http)}, percentiles(local)  # fmt: skip
+
+
+def schemathesis(url: str, examples: int) -> dict[str, Any]:
+    command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/openapi.json",
+               "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+               "--max-examples", str(examples), "--seed", "20260505", "--workers", "1",
+               "--suppress-health-check", "all"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as where:  # its cache stays out of the project
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3000, cwd=where)
+    output = result.stdout + result.stderr
+    generated = re.search(r"(\d[\d,]*) generated", output)
+    operations = re.search(r"Operations:\s+(\d+) selected / (\d+) total", output)
+    return {
+        "exit": result.returncode,
+        "generated": int(generated.group(1).replace(",", "")) if generated else 0,
+        "operations": f"{operations.group(1)}/{operations.group(2)}" if operations else "?",
+        "server_errors": len(re.findall(r"\[5\d\d\]", output)),
+        "summary": output.strip().splitlines()[-1] if output.strip() else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--examples", type=int, default=150, help="schemathesis examples per operation"
+    )
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    texts = user_texts()
+    warm = workload(200, texts)
+    sequential = workload(min(args.requests, 1000), texts)
+    loaded = workload(args.requests, texts)
+    with private_redis() as redis_url:
+        serve_args = ["--workers", "2", "--sessions", redis_url, "--history", "memory://",
+                      "--affect-cache", "0", "--no-access-log"]  # fmt: skip
+        with running_service(serve_args) as service:
+            url = service.url
+            post_all(url, [(f"warm-{c}", t) for c, t in warm], 2)
+            one, engine = side_by_side(url, sequential)
+            many = post_all(url, [(f"many-{c}", t) for c, t in loaded], args.clients)
+            fuzz = schemathesis(url, args.examples)
+        bare_args = ["--policy", "dialogue_only", "--no-affect", *serve_args]
+        with running_service(bare_args) as service:
+            bare_http, bare_local = side_by_side(service.url, sequential, model=False)
+    load = os.getloadavg()[0]
+    lines = [
+        "## HTTP service",
+        "",
+        "`escalate serve` with 2 uvicorn workers sharing sessions through Redis, the default "
+        "policy and the shipped model with its text cache off (every message scored), history "
+        f"in memory. {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"shared with the load client and the machine's other work (load average "
+        f"{load:.1f} at the end of the run); {datetime.now(UTC):%Y-%m-%d}.",
+        "",
+        "| path | requests | requests/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|",
+        f"| in-process `Session.observe` (no HTTP) | {len(sequential):,} | – | "
+        f"{engine['p50']:.2f} | {engine['p99']:.2f} |",
+        f"| HTTP, 1 client, one turn at a time | {len(sequential):,} | {one['rps']:.0f} | "
+        f"{one['p50']:.2f} | {one['p99']:.2f} |",
+        f"| HTTP, {args.clients} clients at once | {len(loaded):,} | {many['rps']:.0f} | "
+        f"{many['p50']:.2f} | {many['p99']:.2f} |",
+        f"| `dialogue_only`, no model: in-process `Session.observe` | {len(sequential):,} | – | "
+        f"{bare_local['p50']:.2f} | {bare_local['p99']:.2f} |",
+        f"| `dialogue_only`, no model: HTTP, 1 client | {len(sequential):,} | "
+        f"{bare_http['rps']:.0f} | {bare_http['p50']:.2f} | {bare_http['p99']:.2f} |",
+        "",
+        "Without the model the service's own cost shows: HTTP, validation, the Redis "
+        f"compare-and-set and the JSON answer add {bare_http['p50'] - bare_local['p50']:.2f} "
+        "ms at p50. With the model a turn's time is mostly the model's, which depends on how "
+        'busy the cores are ("Engine" gives it on a quiet machine).',
+        f"Status codes under load: {json.dumps(many['statuses'])}.",
+        "",
+        f"Schemathesis {fuzz['operations']} operations, every check but "
+        f"`positive_data_acceptance`, {args.examples} examples per operation: "
+        f"{fuzz['generated']:,} generated requests, {fuzz['server_errors']} 5xx, exit "
+        f"{fuzz['exit']} (`{fuzz['summary'].strip('= ')}`).",
+        "",
+        f"Command: `python benchmarks/serve.py --requests {args.requests} --clients "
+        f"{args.clients} --examples {args.examples} --write`",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        replace_section("## HTTP service", text)
+
+
+if __name__ == "__main__":
+    main()
