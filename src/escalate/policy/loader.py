@@ -774,7 +774,7 @@ def _parse(
                 continue  # reported below, with the line of each duplicate
             problem(loc, _message(err))
 
-    known = set(CATALOG)
+    known = set(CATALOG) | _counter_signals(data.get("dialogue"))
     declared, scores = check_scores(
         data.get("scores"), known, problem, affect=affect, history=history
     )
@@ -887,6 +887,16 @@ def _parse(
         )
     name = spec.name or default_name or "policy"
     return Policy(spec, tuple(rules), explicit, name=name, source=source)
+
+
+def _counter_signals(dialogue: Any) -> set[str]:
+    """The ``dialogue.count.<name>`` signals a policy's ``dialogue.counters`` declare."""
+    from escalate.signals.dialogue import COUNTER_PREFIX
+
+    counters = dialogue.get("counters") if isinstance(dialogue, dict) else None
+    if not isinstance(counters, dict):
+        return set()
+    return {COUNTER_PREFIX + name for name in counters if isinstance(name, str)}
 
 
 def _check_when(

@@ -7,11 +7,22 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from escalate.models import Turn
 
-__all__ = ["DialogueAnalyzer", "DialogueConfig", "DialogueState", "normalise", "similar"]
+__all__ = [
+    "COUNTER_PREFIX",
+    "DialogueAnalyzer",
+    "DialogueConfig",
+    "DialogueState",
+    "normalise",
+    "similar",
+]
+
+#: Signals of a policy's own counters are named ``dialogue.count.<name>``.
+COUNTER_PREFIX = "dialogue.count."
+_COUNTER_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 class DialogueConfig(BaseModel):
@@ -125,6 +136,24 @@ class DialogueConfig(BaseModel):
         ]
     )
     repeat_similarity: float = Field(default=0.85, gt=0.0, le=1.0)
+    #: Named counts of chosen intents or events (of any role): ``{"no_slot":
+    #: ["time_unavailable"]}`` gives the signal ``dialogue.count.no_slot``, the number of
+    #: turns so far whose intent or event is one of those. For the moments a bot's own
+    #: intents tell that a conversation is going wrong (a slot unavailable again, a
+    #: payment declined), which the generic counts above do not name.
+    counters: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("counters")
+    @classmethod
+    def _counter_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, intents in value.items():
+            if not _COUNTER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"counter name {name!r}: use lower-case letters, digits and underscores"
+                )
+            if not intents:
+                raise ValueError(f"counter {name!r} names no intent or event")
+        return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,6 +230,7 @@ class DialogueState(BaseModel):
     user_texts: tuple[str, ...] = ()
     bot_texts: tuple[str, ...] = ()
     bot_intents: tuple[str, ...] = ()
+    counts: dict[str, int] = Field(default_factory=dict)
 
 
 def _phrase_pattern(phrases: list[str]) -> re.Pattern[str] | None:
@@ -244,6 +274,7 @@ class DialogueAnalyzer:
         self._fallback_phrases = _phrase_pattern(config.fallback_phrases)
         self._negation_phrases = _phrase_pattern(config.negation_phrases)
         self._human_phrases = _phrase_pattern(config.human_request_phrases)
+        self._counters = {name: _lowered(values) for name, values in config.counters.items()}
 
     # -- classification of single turns -------------------------------------------------
     def is_fallback(self, turn: Turn) -> bool:
@@ -304,6 +335,13 @@ class DialogueAnalyzer:
         if turn.role in ("user", "bot") and self.is_success(turn):
             update["successes"] = state.successes + 1
             update["user_turns_at_success"] = update.get("user_turns", state.user_turns)
+        marks = {v.lower() for v in (turn.intent, turn.event) if v}
+        counted = [name for name, values in self._counters.items() if marks & values]
+        if counted:
+            update["counts"] = {
+                **state.counts,
+                **{name: state.counts.get(name, 0) + 1 for name in counted},
+            }
         return state.model_copy(update=update)
 
     def _advance_user(self, state: DialogueState, turn: Turn) -> dict[str, object]:
@@ -349,9 +387,8 @@ class DialogueAnalyzer:
             "bot_intents": (*state.bot_intents, turn.intent) if turn.intent else state.bot_intents,
         }
 
-    @staticmethod
-    def signals(state: DialogueState) -> dict[str, float | None]:
-        """The ``dialogue.*`` signals of a state."""
+    def signals(self, state: DialogueState) -> dict[str, float | None]:
+        """The ``dialogue.*`` signals of a state, the policy's counters included."""
         elapsed = (
             (state.last_at - state.first_at).total_seconds()
             if state.first_at and state.last_at
@@ -380,4 +417,8 @@ class DialogueAnalyzer:
             "dialogue.human_requests": float(state.human_requests),
             "dialogue.elapsed_seconds": elapsed,
             "dialogue.gap_seconds": state.gap_seconds,
+            **{
+                COUNTER_PREFIX + name: float(state.counts.get(name, 0))
+                for name in self._counters
+            },
         }
