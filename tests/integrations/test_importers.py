@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from escalate.cli import app
 from escalate.errors import InputError
-from escalate.integrations.importers import read, write_jsonl
+from escalate.integrations.importers import FORMATS, read, write_jsonl
 from escalate.integrations.importers._base import build_conversation, parse_time
 from escalate.models import Conversation, Turn
 from escalate.replay.metrics import compute_metrics
@@ -222,3 +222,9 @@ def test_a_takeover_labels_the_turn_before_it(roles: list[str], takeover: int | 
 def test_unix_and_iso_timestamps_agree(seconds: float) -> None:
     stamp = parse_time(seconds)
     assert stamp is not None and parse_time(stamp.isoformat()) == stamp
+
+
+def test_the_command_names_every_format() -> None:
+    from escalate.cli.importers import FORMAT_NAMES
+
+    assert tuple(FORMATS) == FORMAT_NAMES
