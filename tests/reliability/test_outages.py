@@ -180,3 +180,21 @@ def test_a_store_that_refuses_every_record_keeps_them_all() -> None:
     gateway.record(contact("c1"))  # one the store takes: the others were the bad ones
     assert gateway.pending == 0 and gateway.rejected == 2
     assert store.get("c1") is not None
+
+
+def test_the_engine_counts_the_contacts_it_rejected() -> None:
+    from benchmarks.reliability.workload import POLICY
+
+    from escalate import Engine, Turn, parse_policy
+
+    store = Picky()
+    engine = Engine(parse_policy(POLICY, affect=False), history=store)
+    store.down = True
+    for cid in ("c1", "bad1", "c2"):
+        session = engine.session(cid, customer_id="u1")
+        session.observe(Turn(role="user", text="Where is my parcel?", timestamp=WHEN))
+        session.end()
+    assert engine.pending_contacts == 3
+    store.down = False
+    assert engine.flush_history() == 0
+    assert engine.rejected_contacts == 1 and store.get("c2") is not None

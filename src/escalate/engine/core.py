@@ -350,6 +350,13 @@ class Engine:
         gateway = self._runtime.history
         return gateway.pending if gateway is not None else 0
 
+    @property
+    def rejected_contacts(self) -> int:
+        """Contacts the history store refused on their own (bad records, not an outage)
+        while it took the others; each was dropped with an error in the log."""
+        gateway = self._runtime.history
+        return gateway.rejected if gateway is not None else 0
+
     def close(self) -> None:
         """Apply the turns that wait for the session store, write queued contacts and
         close the stores' connections."""
