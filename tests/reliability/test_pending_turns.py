@@ -355,3 +355,30 @@ def test_the_dialogue_state_is_the_one_a_run_without_failures_saves(fates: list[
     assert got is not None and want is not None
     assert got.turns == want.turns and got.dialogue == want.dialogue
     assert got.version == want.version == len(script)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 1), st.booleans(), FATES), min_size=1, max_size=25))
+def test_two_workers_sharing_a_store_lose_nothing_and_apply_nothing_twice(
+    steps: list[tuple[int, bool, list[str]]],
+) -> None:
+    """Two engines (two worker processes) observe one conversation through one store;
+    each keeps its own waiting turns, so only each worker's own order is promised."""
+    store = FaultyStore()
+    workers = [engine_on(store), engine_on(store)]
+    observed: list[list[str]] = [[], []]
+    for k, (w, flush, fates) in enumerate(steps):
+        store.plan = deque(fates)
+        session = workers[w].session("c1", customer_id="u1")
+        if flush:
+            session.flush()
+        else:
+            tag = f"w{w}:{len(observed[w])}"
+            session.observe(turn(tag, k))
+            observed[w].append(tag)
+    store.plan.clear()
+    assert [w.flush_sessions() for w in workers] == [0, 0]
+    saved = ids(store.load("c1"))
+    assert sorted(saved) == sorted(observed[0] + observed[1])  # none lost, none twice
+    for w in range(2):
+        assert [t for t in saved if t.startswith(f"w{w}:")] == observed[w]
