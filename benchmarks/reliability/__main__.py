@@ -11,7 +11,8 @@ servers used are private ones this starts, never the machine's own)::
 
 Each part saves its figures (and the command that made them) under
 ``benchmarks/out/reliability/``; ``write`` (or ``--write`` on any part) builds the
-"Reliability" section of ``benchmarks/RESULTS.md`` from every part saved so far.
+"Reliability" section of ``benchmarks/RESULTS.md`` from every part saved so far; a part
+with no saved figures keeps its subsection as ``RESULTS.md`` has it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks._results import replace_section
+from benchmarks._results import RESULTS, replace_section
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "reliability"
 HEADING = "## Reliability: faults, load, hostile input, accounting"
@@ -166,6 +167,22 @@ def _load(part: str) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def _published(title: str) -> list[str]:
+    """The subsection ``### title`` of the Reliability section as RESULTS.md has it now
+    (its heading first, no blank line at either end), or none."""
+    if not RESULTS.exists():
+        return []
+    text = RESULTS.read_text(encoding="utf-8")
+    if HEADING not in text:
+        return []
+    section = text.split(HEADING, 1)[1].split("\n## ", 1)[0]
+    start = section.find(f"### {title}")
+    if start < 0:
+        return []
+    body = section[start:].split("\n### ", 1)[0]
+    return ["", *body.strip().splitlines()]
+
+
 def write(_: argparse.Namespace | None = None) -> None:
     lines = [
         HEADING,
@@ -175,43 +192,52 @@ def write(_: argparse.Namespace | None = None) -> None:
         "The tests in `tests/reliability/` run the same code at a small scale in CI.",
     ]
     figures = _load("faults")
-    if figures:
+    title = "Faults: servers killed (SIGKILL) and restarted while sessions are observed"
+    if not figures:
+        lines += _published(title)
+    else:
         lines += [
             "",
-            "### Faults: servers killed (SIGKILL) and restarted while sessions are observed",
+            f"### {title}",
             "",
             f"`{figures['command']}` ({figures['machine']}, {figures['date']}). The default "
             f"policy and the shipped model, {figures['workers']} threads playing conversations "
             "(a customer waits for each answer), sessions in Redis (append-only file, "
             "`appendfsync always`), history in PostgreSQL (`fsync` on). *Lost*: turns "
-            "`observe` answered that are missing from the saved state afterwards; *twice*: "
-            "turns saved twice; *on_error*: user-turn decisions that fell back to the policy's "
-            "`on_error` (because of Redis / of PostgreSQL); *contacts lost*: ended "
-            "conversations missing from the history after `flush_history()`; *recovery*: the "
-            "longest time after a server was back during which turns still failed for want of it.",
+            "`observe` answered that are missing from the saved state afterwards, once "
+            "`engine.flush_sessions()` applied the turns still waiting in memory for Redis "
+            "(*waiting at the end*: how many waited when the last conversation was played; "
+            "*dropped*: turns the bounded queue dropped); *twice*: turns saved twice; "
+            "*on_error*: user-turn decisions that fell back to the policy's `on_error` (because "
+            "of Redis / of PostgreSQL); *contacts lost*: ended conversations missing from the "
+            "history after `flush_history()`; *recovery*: the longest time after a server was "
+            "back during which turns still failed for want of it.",
             "",
-            "| scenario | conversations | user turns | lost | twice | reordered | on_error (Redis / PostgreSQL) | contacts lost | recovery |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| scenario | conversations | user turns | lost | twice | reordered | waiting at the end | dropped | on_error (Redis / PostgreSQL) | contacts lost | recovery |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for run in figures["runs"]:
             recovery = max((o["recovery_seconds"] for o in run["outages"]), default=0.0)
             lines.append(
                 f"| {run['scenario']} | {run['conversations']:,} | {run['user_turns']:,} | "
                 f"{run['lost']:,} | {run['applied_twice']:,} | {run['reordered']:,} | "
+                f"{run['turns_waiting_at_end']:,} | {run['turns_dropped']:,} | "
                 f"{run['on_error']:,} ({run['on_error_session']:,} / {run['on_error_history']:,}) | "
                 f"{run['contacts_lost']:,} | {recovery:.2f} s |"
             )
         lines += [
             "",
-            "Without retries (`retry_seconds=0`) every turn that meets a Redis restart fails and "
-            "is lost, and so is the contact of a conversation none of whose turns was saved. "
-            "With the default 2 s of retries a restart costs the turns that meet it a delay. An "
-            "outage longer than that budget still loses the turns observed during it: "
-            "`Session.observe` answers them with `on_error` and keeps no copy "
-            "(`tests/reliability/test_engine_gaps.py` states the engine change that would keep "
-            "them). While PostgreSQL is down, conversations whose history cannot be read follow "
-            "`on_error`, by design; after a failed read the engine leaves the history store "
-            "alone for 5 s, which is the recovery seen once PostgreSQL is back.",
+            "With the default 2 s of retries a Redis restart costs the turns that meet it a "
+            "delay. Without retries (`retry_seconds=0`), or in an outage longer than that "
+            "budget, the turns that meet it are answered with `on_error` and wait in the "
+            "engine's queue of unsaved turns; each conversation's next turn applies its own "
+            "first, in order, and `engine.flush_sessions()` the rest (those of conversations "
+            "that had no turn left once Redis was back), so none is lost and none is applied "
+            "twice. Without retries a failed turn is answered at once, so the conversations in "
+            "play when Redis goes down run to their end during the outage: theirs are the "
+            "turns still waiting at the end. While PostgreSQL is down, conversations whose history cannot be read "
+            "follow `on_error`, by design; after a failed read the engine leaves the history "
+            "store alone for 5 s, which is the recovery seen once PostgreSQL is back.",
         ]
         lines += ["", "Outages of the first scenario:", ""]
         lines += [
@@ -224,11 +250,14 @@ def write(_: argparse.Namespace | None = None) -> None:
                 f"{o['restart_seconds']:.2f} s | {o['failures']:,} | {o['recovery_seconds']:.2f} s |"
             )
     figures = _load("load")
-    if figures:
+    title = "Load: concurrent conversations through `aobserve` on Redis"
+    if not figures:
+        lines += _published(title)
+    else:
         model = "the shipped model and the default policy" if figures["model"] else "no model"
         lines += [
             "",
-            "### Load: concurrent conversations through `aobserve` on Redis",
+            f"### {title}",
             "",
             f"`{figures['command']}` ({figures['machine']}, {figures['date']}). "
             f"{figures['conversations']:,} conversations open at once, {figures['processes']} "
@@ -246,10 +275,13 @@ def write(_: argparse.Namespace | None = None) -> None:
             f"{figures['state_mismatches']} |",
         ]
     figures = _load("hostile")
-    if figures:
+    title = "Hostile input: generated cases (hypothesis)"
+    if not figures:
+        lines += _published(title)
+    else:
         lines += [
             "",
-            "### Hostile input: generated cases (hypothesis)",
+            f"### {title}",
             "",
             f"`{figures['command']}` ({figures['machine']}, {figures['date']}, seed "
             f"{figures['seed']}). A crash is any exception but escalate's own `InputError` / "
@@ -262,10 +294,13 @@ def write(_: argparse.Namespace | None = None) -> None:
         for t in figures["targets"]:
             lines.append(f"| {t['name']} | {t['cases']:,} | {t['crashes']} | {t['seconds']:.0f} |")
     figures = _load("accounting")
-    if figures:
+    title = "Nothing lost: replay over a file with bad records"
+    if not figures:
+        lines += _published(title)
+    else:
         lines += [
             "",
-            "### Nothing lost: replay over a file with bad records",
+            f"### {title}",
             "",
             f"`{figures['command']}` ({figures['machine']}, {figures['date']}). "
             f"{figures['lines']:,} lines (gzip JSON Lines), {figures['bad_share']:.0%} of them "

@@ -8,7 +8,9 @@ it again. Every turn carries a unique id in its metadata, so that afterwards, wi
 servers back, the run can count:
 
 - **lost**: turns that ``observe`` answered but that are missing from the conversation's
-  saved state;
+  saved state, once ``engine.flush_sessions()`` applied the turns that waited in memory
+  for the session store (how many waited when the run ended, and how many the bounded
+  queue dropped, are counted too);
 - **applied twice**: turns present more than once;
 - **reordered**: conversations whose saved turns are not in the order they were observed;
 - **on_error**: user-turn decisions that fell back to the policy's ``on_error``;
@@ -70,6 +72,10 @@ class FaultRun:
     contacts_expected: int = 0
     contacts_lost: int = 0
     contacts_pending_after_flush: int = 0
+    #: Turns waiting in memory for the session store when the last conversation was played.
+    turns_waiting_at_end: int = 0
+    turns_pending_after_flush: int = 0
+    turns_dropped: int = 0
     seconds: float = 0.0
     outages: list[Outage] = field(default_factory=list)
     lost_examples: list[str] = field(default_factory=list)
@@ -195,6 +201,12 @@ def run_faults(
                 outage.recovery_seconds = max(0.0, max(failed) - outage.back_at)
 
         # -- accounting, with both servers up -------------------------------------------
+        result.turns_waiting_at_end = engine.pending_turns
+        deadline = time.monotonic() + 30
+        while engine.flush_sessions() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        result.turns_pending_after_flush = engine.pending_turns
+        result.turns_dropped = engine.dropped_turns
         result.conversations = len(scripts)
         result.user_turns = len(events)
         result.on_error = sum(store is not None for _, store in events)

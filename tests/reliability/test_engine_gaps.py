@@ -1,7 +1,6 @@
-"""What the engine still gets wrong under failure, each with the fix it needs.
+"""Gaps the engine had under failure, each kept as a regression test of its fix.
 
-These tests state the behaviour the engine should have and fail today (``strict``: once
-the engine is fixed they pass, and the marker must go).
+The queue of unsaved turns is tested in depth in ``test_pending_turns.py``.
 """
 
 from __future__ import annotations
@@ -40,13 +39,6 @@ class Unreachable(MemorySessionStore):
         return super().save_if(state, expected_version)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Session.observe answers a turn it cannot save with on_error and forgets it. "
-    "Fix: keep unsaved turns per conversation in a bounded in-process queue (like the "
-    "history outbox) and apply them, in order, before the conversation's next turn "
-    "(or on a flush) once the store answers again.",
-)
 def test_turns_observed_during_a_long_session_store_outage_are_kept(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -37,3 +37,31 @@ def test_restarts_lose_no_turn_and_apply_none_twice() -> None:
     assert all(o.failures == 0 for o in redis_outages)
     # history reads fail while PostgreSQL is down, and recover by themselves
     assert all(o.recovery_seconds < 6.0 for o in run.outages)
+
+
+def test_turns_observed_while_redis_is_down_longer_than_its_retries_are_kept() -> None:
+    from benchmarks.reliability.workload import POLICY
+
+    from escalate import Engine, parse_policy
+    from escalate.stores.history import open_history_store
+    from escalate.stores.redis import RedisSessionStore
+
+    def make_engine(redis_url: str, postgres_url: str) -> Engine:
+        return Engine(
+            parse_policy(POLICY, affect=False),
+            sessions=RedisSessionStore(redis_url, retry_seconds=0.1, timeout=0.5),
+            history=open_history_store(postgres_url),
+        )
+
+    run = run_faults(
+        [Fault(0.8, ("redis",), 1.5)],
+        conversations=30,
+        user_turns=4,
+        workers=4,
+        think=0.01,
+        make_engine=make_engine,
+    )
+    assert run.on_error_session > 0  # the outage outlasted the store's retries
+    assert (run.lost, run.applied_twice, run.reordered) == (0, 0, 0), run.lost_examples
+    assert run.turns_pending_after_flush == 0 and run.turns_dropped == 0
+    assert run.contacts_lost == 0

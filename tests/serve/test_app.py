@@ -153,6 +153,39 @@ def test_a_failing_session_store_yields_the_on_error_decision() -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
 
 
+def test_turns_that_waited_for_the_session_store_are_saved_once_it_is_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    import escalate.serve.app as app_module
+
+    class Flaky(MemorySessionStore):
+        down = False
+
+        def load(self, conversation_id: str) -> SessionState | None:
+            if self.down:
+                raise StoreError("redis: load failed") from ConnectionRefusedError()
+            return super().load(conversation_id)
+
+    monkeypatch.setattr(app_module, "FLUSH_SECONDS", 0.05)
+    store = Flaky()
+    engine = escalate.Engine(
+        escalate.parse_policy(DIALOGUE_POLICY, affect=False), sessions=store, history=None
+    )
+    with TestClient(create_app(engine, config=ServeConfig(watch_seconds=0))) as client:
+        client.post("/v1/conversations/c9/turns", json=user("hello"))
+        store.down = True
+        decision = client.post("/v1/conversations/c9/turns", json=user("anyone there?")).json()
+        assert decision["guard"] == "on_error" and engine.pending_turns == 1
+        store.down = False
+        deadline = time.monotonic() + 10
+        while engine.pending_turns and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = store.load("c9")
+        assert state is not None and [t.text for t in state.turns] == ["hello", "anyone there?"]
+
+
 def test_an_unexpected_failure_in_the_engine_becomes_the_on_error_decision(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,8 @@ One job per module:
   conversation between turns;
 - :mod:`~escalate.engine.history`: the history gateway (circuit breaker and write queue)
   and the contact record of a conversation;
+- :mod:`~escalate.engine.pending`: the queue of turns the session store could not take
+  yet;
 - :mod:`~escalate.engine.runtime`: what an engine shares with its sessions;
 - :mod:`~escalate.engine.config`: how arguments, URLs and environment variables become
   a model and stores.

@@ -14,6 +14,11 @@ when its topic becomes known) for the ``history.*`` signals, written when a conv
 is handed off, resolved or ended. A write that fails waits in a bounded in-process queue
 and is retried with the next write (or :meth:`Engine.flush_history`); a read that fails
 makes that turn follow the policy's ``on_error`` and the next user turn tries again.
+
+A turn the session store cannot take (down, or a failed save) waits in a bounded
+in-process queue of unsaved turns (:mod:`~escalate.engine.pending`) and is applied, in
+order and once, before the conversation's next turn, or by :meth:`Session.flush
+<escalate.engine.Session.flush>` / :meth:`Engine.flush_sessions`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from escalate.engine.config import (
     resolve_sessions,
 )
 from escalate.engine.history import HistoryGateway, contact_record
+from escalate.engine.pending import CAPACITY, TurnQueue
 from escalate.engine.runtime import Runtime
 from escalate.engine.session import Session
 from escalate.engine.state import SessionState
@@ -93,6 +99,9 @@ class Engine:
     clock:
         Returns the current time (an aware datetime); used for business hours when a
         turn has no timestamp, and to pause history reads after the store failed.
+    pending_capacity:
+        Most turns kept in memory, over all conversations, while the session store
+        cannot take them (see :meth:`flush_sessions`).
 
     Examples
     --------
@@ -117,6 +126,7 @@ class Engine:
         embedder: TextEmbedder | None = None,
         topic_similarity: float | None = None,
         clock: Clock | None = None,
+        pending_capacity: int = CAPACITY,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(
@@ -131,6 +141,14 @@ class Engine:
                 "is not (save_if, the compare-and-set that keeps concurrent workers from "
                 "losing each other's turns, is required)",
                 field="sessions",
+            )
+        if (
+            not isinstance(pending_capacity, int)
+            or isinstance(pending_capacity, bool)
+            or pending_capacity < 1
+        ):
+            raise InputError(
+                f"must be a positive integer, got {pending_capacity!r}", field="pending_capacity"
             )
         if embedder is None:
             embedder = affect if can_embed(affect) else HashingEmbedder()
@@ -150,6 +168,7 @@ class Engine:
             embedder=embedder,
             topic_similarity=topic_similarity,
             clock=clock,
+            pending=TurnQueue(pending_capacity),
         )
         self._reload_lock = threading.Lock()
 
@@ -274,6 +293,47 @@ class Engine:
             customer=attributes,
         )
 
+    # -- turns the session store could not take yet ---------------------------------------
+    def flush_sessions(self) -> int:
+        """Apply the turns that wait for the session store; returns how many still wait.
+
+        A turn waits when the session store could not take it (down, or a failed save);
+        each conversation's next turn applies its own, and this method applies every
+        conversation's, oldest first, in the order they were observed. It stops at the
+        first conversation the store cannot take (one timeout, not one per
+        conversation). Never raises. Call it when the store is back (a health check, a
+        timer) and at shutdown; :meth:`close` calls it.
+        """
+        runtime = self._runtime
+        queue = runtime.pending
+        for cid in queue.conversations():
+            waiting = queue.turns(cid)
+            if not waiting:
+                continue
+            first = waiting[0]
+            session = Session(
+                runtime,
+                cid,
+                customer_id=first.customer_id,
+                channel=first.channel,
+                customer=first.customer,
+            )
+            _, down = session._flush()
+            if down:
+                break
+        return queue.pending
+
+    @property
+    def pending_turns(self) -> int:
+        """Turns waiting in memory for the session store, over all conversations."""
+        return self._runtime.pending.pending
+
+    @property
+    def dropped_turns(self) -> int:
+        """Turns dropped since this engine was built because the queue of turns waiting
+        for the session store was full (``pending_capacity``); each is logged as an error."""
+        return self._runtime.pending.dropped
+
     # -- history --------------------------------------------------------------------------
     def flush_history(self) -> int:
         """Write every contact still waiting after a failed write; returns how many wait on.
@@ -290,8 +350,19 @@ class Engine:
         gateway = self._runtime.history
         return gateway.pending if gateway is not None else 0
 
+    @property
+    def rejected_contacts(self) -> int:
+        """Contacts the history store refused on their own (bad records, not an outage)
+        while it took the others; each was dropped with an error in the log."""
+        gateway = self._runtime.history
+        return gateway.rejected if gateway is not None else 0
+
     def close(self) -> None:
-        """Write queued contacts and close the stores' connections."""
+        """Apply the turns that wait for the session store, write queued contacts and
+        close the stores' connections."""
+        left = self.flush_sessions()
+        if left:
+            _log.error("session store: closing with %d turns not saved", left)
         gateway = self._runtime.history
         if gateway is not None:
             gateway.close()

@@ -9,7 +9,9 @@
 - **writes** go through a bounded outbox: a contact the store cannot take now waits in
   memory (newest record per conversation, at most ``capacity``; beyond that the oldest
   are dropped with an error in the log) and is retried with every later write. Contacts
-  still queued already count for reads, so a customer's next conversation sees them.
+  still queued already count for reads, so a customer's next conversation sees them. A
+  batch the store refuses for another reason than an outage is written one contact at
+  a time, so one bad record is dropped (with an error in the log) and the rest written.
 
 :func:`contact_record` turns a conversation's state into the record that is written.
 """
@@ -85,6 +87,7 @@ class HistoryGateway:
         self._flush_lock = threading.Lock()
         self._closed_until: datetime | None = None
         self._last_error = ""
+        self._rejected = 0
 
     # -- reads ----------------------------------------------------------------------------
     def _read(self, read: Callable[[], _T]) -> _T:
@@ -136,6 +139,13 @@ class HistoryGateway:
         with self._lock:
             return len(self._pending)
 
+    @property
+    def rejected(self) -> int:
+        """Contacts dropped because the store refused them on their own, for a reason
+        other than an outage, while it took others (each logged as an error)."""
+        with self._lock:
+            return self._rejected
+
     def record(self, contact: ContactRecord) -> None:
         """Queue ``contact`` and write everything queued; never raises (a failure is
         logged and the contacts wait for the next write)."""
@@ -165,7 +175,15 @@ class HistoryGateway:
         return self.pending
 
     def _write(self) -> str | None:
-        """Write what waits; the error text when the store failed (all stays queued)."""
+        """Write what waits; the error text when the store failed (what was not written
+        stays queued).
+
+        A batch that fails for another reason than an outage is written again one
+        contact at a time, so one bad record does not hold back the others. A contact
+        refused on its own while others of the same pass were written is a bad record: it
+        is dropped with an error in the log and counted in :attr:`rejected`. When every
+        contact is refused, the fault is the store's, not a record's: they all stay.
+        """
         with self._flush_lock:
             with self._lock:
                 batch = list(self._pending.values())
@@ -174,12 +192,48 @@ class HistoryGateway:
             try:
                 self.store.record_many(batch)
             except Exception as exc:
-                return f"{type(exc).__name__}: {exc}"
-            with self._lock:
-                for contact in batch:
-                    if self._pending.get(contact.conversation_id) is contact:
-                        del self._pending[contact.conversation_id]
+                if is_outage(exc) or len(batch) == 1:
+                    return f"{type(exc).__name__}: {exc}"
+                return self._write_each(batch)
+            self._written(batch)
             return None
+
+    def _write_each(self, batch: list[ContactRecord]) -> str | None:
+        """Write ``batch`` one contact at a time (see :meth:`_write`)."""
+        refused: list[tuple[ContactRecord, Exception]] = []
+        written = 0
+        for contact in batch:
+            try:
+                self.store.record_many([contact])
+            except Exception as exc:
+                if is_outage(exc):
+                    return f"{type(exc).__name__}: {exc}"
+                refused.append((contact, exc))
+                continue
+            self._written([contact])
+            written += 1
+        if refused and not written:
+            first = refused[0][1]
+            return f"{type(first).__name__}: {first}"
+        for contact, error in refused:
+            with self._lock:
+                if self._pending.get(contact.conversation_id) is not contact:
+                    continue  # replaced by a newer record meanwhile: that one is tried next
+                del self._pending[contact.conversation_id]
+                self._rejected += 1
+            _log.error(
+                "history store: contact %s refused, dropped: %s: %s",
+                contact.conversation_id,
+                type(error).__name__,
+                error,
+            )
+        return None
+
+    def _written(self, batch: list[ContactRecord]) -> None:
+        with self._lock:
+            for contact in batch:
+                if self._pending.get(contact.conversation_id) is contact:
+                    del self._pending[contact.conversation_id]
 
     def close(self) -> None:
         """Write what waits, then close the store; never raises."""
@@ -190,8 +244,22 @@ class HistoryGateway:
             _log.warning("closing %r failed: %s", self.store, exc)
 
 
+#: Exception classes (by name, so no driver need be imported) that mean the store cannot
+#: be reached or is too slow: DB-API / SQLAlchemy ``OperationalError`` and
+#: ``InterfaceError``, SQLAlchemy's ``DisconnectionError``, redis's ``ConnectionError``
+#: and ``TimeoutError`` (and any subclass of these, such as redis's ``BusyLoadingError``
+#: or psycopg's ``ConnectionTimeout``).
+_OUTAGE_NAMES = frozenset(
+    {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError", "ConnectionError"}
+)
+
+
 def is_outage(exc: BaseException) -> bool:
     """A store that cannot be reached or is too slow, as opposed to one bad record.
+
+    ``exc`` and the exceptions it was raised from (its ``__cause__``, else an unsuppressed
+    ``__context__``) are looked at: an :class:`OSError` or :class:`TimeoutError`, or an
+    exception of a class, or a subclass of a class, named in ``_OUTAGE_NAMES``.
 
     Examples
     --------
@@ -199,13 +267,17 @@ def is_outage(exc: BaseException) -> bool:
     (True, False)
     """
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, OSError | TimeoutError):  # ConnectionError is an OSError
             return True
-        name = type(seen).__name__
-        if name in ("OperationalError", "InterfaceError", "TimeoutError", "ConnectionError"):
+        if any(cls.__name__ in _OUTAGE_NAMES for cls in type(seen).__mro__):
             return True
-        seen = seen.__cause__
+        cause = seen.__cause__
+        if cause is None and not seen.__suppress_context__:
+            cause = seen.__context__
+        seen = cause
     return False
 
 

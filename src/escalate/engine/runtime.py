@@ -1,5 +1,6 @@
 """What an engine shares with its sessions: the compiled policy, the model, the stores,
-the clock and the per-conversation locks.
+the clock, the queue of turns the session store could not take yet and the
+per-conversation locks.
 
 The :class:`~escalate.engine.Engine` façade builds one :class:`Runtime` and hands it to
 every :class:`~escalate.engine.Session` it creates; neither looks inside the other.
@@ -16,6 +17,7 @@ from datetime import datetime
 from escalate.affect.base import AffectModel, AffectScores, ContextualAffectModel, MessageContext
 from escalate.affect.embedding import TextEmbedder
 from escalate.engine.history import HistoryGateway
+from escalate.engine.pending import TurnQueue
 from escalate.engine.step import Compiled, affect_failure
 from escalate.models import Failure
 from escalate.signals.history import HistoryLookup
@@ -58,6 +60,8 @@ class Runtime:
     embedder: TextEmbedder
     topic_similarity: float
     clock: Callable[[], datetime]
+    #: Turns the session store could not take yet (see :mod:`escalate.engine.pending`).
+    pending: TurnQueue = field(default_factory=TurnQueue)
     # Striped locks: turns of one conversation are serialised, memory stays bounded.
     locks: tuple[threading.Lock, ...] = field(
         default_factory=lambda: tuple(threading.Lock() for _ in range(LOCK_STRIPES))

@@ -3,7 +3,9 @@
 Each turn loads the conversation's state from the session store, takes one
 :func:`~escalate.engine.step.step` and saves the new state with a compare-and-set on its
 version; a turn that lost a race with another worker runs again on the newer state, so no
-turn is ever lost.
+turn is ever lost. A turn the store cannot take (it is down, or the save fails) waits in
+the engine's queue of unsaved turns (:mod:`escalate.engine.pending`) and is applied,
+in order and once, before the conversation's next turn or on :meth:`Session.flush`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pydantic import ValidationError
 
 from escalate.affect.base import AffectScores, MessageContext
 from escalate.engine.history import contact_record, is_outage
+from escalate.engine.pending import PendingTurn, new_turn_id
 from escalate.engine.runtime import Runtime
-from escalate.engine.state import SessionState
+from escalate.engine.state import APPLIED_KEPT, SessionState
 from escalate.engine.step import (
     late_failure,
     message_context,
@@ -30,6 +33,8 @@ from escalate.engine.step import (
 )
 from escalate.errors import InputError
 from escalate.models import ContactRecord, Decision, Failure, Outcome, Turn
+from escalate.policy.decide import Memory, Verdict
+from escalate.signals.history import HistoryLookup
 
 __all__ = ["Session"]
 
@@ -117,6 +122,13 @@ class Session:
         lose every earlier turn); an unreadable saved state is replaced. A handoff is
         written to the history store as the outcome ``handed_off``.
 
+        A turn that is not saved (the store is down, or the save failed) is kept in the
+        engine's bounded queue of unsaved turns, with the decision it was answered. The
+        conversation's next turn (or :meth:`flush`) applies the waiting turns first, in
+        the order they were observed, then itself, and saves them together; the state
+        remembers what the caller was answered (a handoff stays a handoff). A turn is
+        never applied twice: the state keeps the ids of its latest turns.
+
         Raises
         ------
         InputError
@@ -139,18 +151,26 @@ class Session:
         now = turn.timestamp or runtime.clock()
         lookup = runtime.lookup()
         sessions = runtime.sessions
+        pending = runtime.pending
+        turn_id = new_turn_id()
         decision: Decision | None = None
         final: SessionState | None = None
         for attempt in range(MAX_ATTEMPTS):
             with runtime.lock_for(self.conversation_id):
                 failures = [affect_failed] if affect_failed is not None else []
+                queued = pending.turns(self.conversation_id)
                 load_failure: Exception | None = None
                 try:
                     loaded = sessions.load(self.conversation_id)
                 except Exception as exc:
                     loaded, load_failure = None, exc
                     failures.append(session_failure(f"session store: {type(exc).__name__}: {exc}"))
-                state = loaded if loaded is not None else self._new_state(now)
+                state = loaded if loaded is not None else self._new_state(_started(queued, now))
+                waiting = _unapplied(state, queued)
+                if load_failure is None and len(waiting) < len(queued):
+                    # saved by a write that reported a failure: already in the state
+                    pending.remove(self.conversation_id, queued[: len(queued) - len(waiting)])
+                state = self._catch_up(state, waiting, lookup)
                 if scored and runtime.reads_context and load_failure is None:
                     current = message_context(state.turns)
                     if current != context:  # another worker added a turn meanwhile
@@ -163,21 +183,28 @@ class Session:
                 state, decision = step(
                     compiled, state, turn, scores, failures, now, lookup, runtime.embedder
                 )
+                state = _mark(state, turn_id)
                 final = state
+                saved = False
                 try:
                     if load_failure is None:
                         expected = loaded.version if loaded is not None else 0
-                        done = sessions.save_if(state, expected)
+                        saved = done = sessions.save_if(state, expected)
                     else:
                         done = True
                         if not is_outage(load_failure):
                             sessions.save(state)  # the saved state was unreadable: replace it
+                            saved = True
                 except Exception as exc:
                     done = True
                     if turn.role == "user" and decision.guard != "on_error":
                         decision = late_failure(
                             compiled.policy, decision, f"session store: {type(exc).__name__}: {exc}"
                         )
+                if saved:
+                    pending.remove(self.conversation_id, waiting)
+                elif done:
+                    self._wait(turn_id, turn, now, decision, scores, affect_failed)
             if done:
                 break
             # another worker saved this conversation first: back off a little, run again
@@ -188,13 +215,124 @@ class Session:
                 compiled.policy,
                 decision,
                 f"session store: conversation updated by other workers {MAX_ATTEMPTS} times "
-                "in a row; this turn was not saved",
+                "in a row; this turn waits to be saved",
             )
+            with runtime.lock_for(self.conversation_id):
+                self._wait(turn_id, turn, now, decision, scores, affect_failed)
         assert decision is not None
         if final is not None and decision.action == "handoff":
             # recorded even when the session store failed: the handoff did happen
             self._record(contact_record(final, "handed_off", runtime.clock))
         return decision
+
+    def _wait(
+        self,
+        turn_id: str,
+        turn: Turn,
+        at: datetime,
+        answered: Decision,
+        scores: AffectScores | None,
+        affect_failed: Failure | None,
+    ) -> None:
+        """Queue a turn the store did not take, with what it was answered."""
+        self._runtime.pending.add(
+            self.conversation_id,
+            PendingTurn(
+                turn_id,
+                turn,
+                at,
+                answered,
+                scores=scores,
+                affect_failed=affect_failed,
+                customer_id=self.customer_id,
+                channel=self.channel,
+                customer=self.customer,
+            ),
+        )
+
+    def _catch_up(
+        self, state: SessionState, waiting: list[PendingTurn], lookup: HistoryLookup | None
+    ) -> SessionState:
+        """``state`` with the turns that waited applied, in order; each keeps the decision
+        the caller was answered, so the guards remember what the customer was offered."""
+        runtime = self._runtime
+        compiled = runtime.compiled
+        for pending in waiting:
+            before = state
+            state, _ = prepare(compiled, state, pending.turn, pending.at, lookup)
+            failures = [pending.affect_failed] if pending.affect_failed is not None else []
+            state, _ = step(
+                compiled,
+                state,
+                pending.turn,
+                pending.scores,
+                failures,
+                pending.at,
+                lookup,
+                runtime.embedder,
+            )
+            state = _mark(_as_answered(before, state, pending.answered), pending.id)
+        return state
+
+    @property
+    def pending(self) -> int:
+        """Turns of this conversation waiting in memory for the session store."""
+        return len(self._runtime.pending.turns(self.conversation_id))
+
+    def flush(self) -> int:
+        """Apply this conversation's turns that wait for the session store, in the order
+        they were observed; returns how many still wait (0 once they are saved).
+
+        Never raises: a store that still fails is logged and the turns keep waiting.
+        """
+        return self._flush()[0]
+
+    def _flush(self) -> tuple[int, bool]:
+        """:meth:`flush`; also whether it stopped because the store is down."""
+        runtime = self._runtime
+        pending = runtime.pending
+        cid = self.conversation_id
+        if not pending.has(cid):
+            return 0, False
+        sessions = runtime.sessions
+        lookup = runtime.lookup()
+        for attempt in range(MAX_ATTEMPTS):
+            with runtime.lock_for(cid):
+                queued = pending.turns(cid)
+                if not queued:
+                    return 0, False
+                replace = False
+                try:
+                    loaded = sessions.load(cid)
+                except Exception as exc:
+                    if is_outage(exc):
+                        _log.warning(
+                            "session store: %d turns of %s still wait: %s", len(queued), cid, exc
+                        )
+                        return len(queued), True
+                    loaded, replace = None, True  # unreadable: replaced, as a turn would
+                state = loaded if loaded is not None else self._new_state(queued[0].at)
+                waiting = _unapplied(state, queued)
+                if not replace and len(waiting) < len(queued):
+                    pending.remove(cid, queued[: len(queued) - len(waiting)])
+                if not waiting:
+                    return len(pending.turns(cid)), False
+                state = self._catch_up(state, waiting, lookup)
+                try:
+                    if replace:
+                        sessions.save(state)
+                        done = True
+                    else:
+                        done = sessions.save_if(state, loaded.version if loaded is not None else 0)
+                except Exception as exc:
+                    _log.warning(
+                        "session store: %d turns of %s still wait: %s", len(waiting), cid, exc
+                    )
+                    return len(pending.turns(cid)), is_outage(exc)
+                if done:
+                    return pending.remove(cid, waiting), False
+            time.sleep(random.uniform(0.0, min(0.05, 0.0005 * 2**attempt)))
+        return len(pending.turns(cid)), False
 
     def _context(self) -> MessageContext | None:
         """What came before a customer turn, from the saved state (``None`` when the
@@ -203,7 +341,12 @@ class Session:
             state = self._runtime.sessions.load(self.conversation_id)
         except Exception:
             return None
-        return message_context(state.turns) if state is not None else MessageContext()
+        turns = state.turns if state is not None else ()
+        waiting = self._runtime.pending.turns(self.conversation_id)
+        if waiting:
+            base = state if state is not None else self._new_state(waiting[0].at)
+            turns = (*turns, *(p.turn for p in _unapplied(base, waiting)))
+        return message_context(turns)
 
     def _score(
         self, turn: Turn, context: MessageContext | None
@@ -219,13 +362,15 @@ class Session:
         return await asyncio.to_thread(self.observe, turn)
 
     def state(self) -> SessionState | None:
-        """The saved state of this conversation, or ``None`` before its first turn."""
+        """The saved state of this conversation, or ``None`` before its first turn (turns
+        waiting for the store, see :meth:`flush`, are not in it yet)."""
         return self._runtime.sessions.load(self.conversation_id)
 
     def resolve(self) -> None:
         """Record that the bot resolved this conversation (it may go on; the outcome is
         updated if it later ends otherwise). Store failures are logged, never raised;
         a contact the history store cannot take now is queued and written later."""
+        self.flush()
         state = self._set_outcome("resolved")
         if state is not None:
             self._record(contact_record(state, "resolved", self._runtime.clock))
@@ -237,7 +382,9 @@ class Session:
         not given, the outcome recorded so far is kept (``handed_off`` after a handoff,
         ``resolved`` after :meth:`resolve`), else the conversation counts as ``abandoned``.
         A conversation without a customer id, or never observed, is not recorded. Store
-        failures are logged, never raised.
+        failures are logged, never raised. Turns of the conversation that wait for the
+        session store are applied first; if the store still cannot take them they keep
+        waiting (and are applied to the saved state later), and the state is kept.
         """
         if outcome is not None and outcome not in ("resolved", "handed_off", "abandoned"):
             raise InputError(
@@ -245,6 +392,7 @@ class Session:
                 field="outcome",
             )
         sessions = self._runtime.sessions
+        waiting = self.flush()
         try:
             state = sessions.load(self.conversation_id)
         except Exception as exc:
@@ -253,6 +401,13 @@ class Session:
         if state is not None and state.turns:
             final: Outcome = outcome or state.outcome or "abandoned"
             self._record(contact_record(state, final, self._runtime.clock))
+        if waiting:
+            _log.warning(
+                "session store: %s ended with %d turns still waiting; its state is kept",
+                self.conversation_id,
+                waiting,
+            )
+            return
         try:
             sessions.delete(self.conversation_id)
         except Exception as exc:
@@ -279,3 +434,41 @@ class Session:
                 )
                 return None
         return None
+
+
+def _started(queued: list[PendingTurn], now: datetime) -> datetime:
+    """When a conversation with no saved state started: at its first waiting turn."""
+    return queued[0].at if queued else now
+
+
+def _unapplied(state: SessionState, queued: list[PendingTurn]) -> list[PendingTurn]:
+    """The waiting turns ``state`` does not hold yet. Turns are applied in the order they
+    wait, so every turn before the latest one the state holds is in it too."""
+    if not state.applied:
+        return list(queued)
+    applied = set(state.applied)
+    for k in range(len(queued) - 1, -1, -1):
+        if queued[k].id in applied:
+            return queued[k + 1 :]
+    return list(queued)
+
+
+def _mark(state: SessionState, turn_id: str) -> SessionState:
+    """``state`` remembering that the turn ``turn_id`` was applied."""
+    return state.model_copy(update={"applied": (*state.applied, turn_id)[-APPLIED_KEPT:]})
+
+
+def _as_answered(before: SessionState, after: SessionState, answered: Decision) -> SessionState:
+    """``after`` (a waiting turn applied to ``before``) with the guards' memory and the
+    outcome set by the decision the caller was answered, not by one taken now."""
+    memory = Memory(
+        before.handed_off, before.last_escalation_action, before.last_escalation_user_turn
+    ).after(Verdict(answered.action), after.dialogue.user_turns - 1)
+    return after.model_copy(
+        update={
+            "handed_off": memory.handed_off,
+            "last_escalation_action": memory.last_action,
+            "last_escalation_user_turn": memory.last_user_turn,
+            "outcome": "handed_off" if answered.action == "handoff" else before.outcome,
+        }
+    )

@@ -16,7 +16,10 @@ from escalate.affect.base import AffectScores
 from escalate.models import Action, Outcome, Turn
 from escalate.signals.dialogue import DialogueState
 
-__all__ = ["SessionState"]
+__all__ = ["APPLIED_KEPT", "SessionState"]
+
+#: How many ids of the latest turns applied a state remembers (see ``SessionState.applied``).
+APPLIED_KEPT = 32
 
 
 class SessionState(BaseModel):
@@ -28,6 +31,11 @@ class SessionState(BaseModel):
     conversation started (and again when its topic became known), ``None`` until then.
     ``topic`` is what the conversation is about (see :mod:`escalate.signals.history`),
     and ``outcome`` how it ended so far, as last recorded in the history.
+
+    ``applied`` holds the ids of the latest turns applied (at most :data:`APPLIED_KEPT`,
+    newest last): a turn that waited in memory because its save failed (see
+    :mod:`escalate.engine.pending`) is looked up here before it is applied, so a save
+    that reached the store although it reported a failure never applies a turn twice.
 
     Examples
     --------
@@ -59,3 +67,4 @@ class SessionState(BaseModel):
     history: dict[str, float | None] | None = None
     history_error: str | None = None
     outcome: Outcome | None = None
+    applied: tuple[str, ...] = ()

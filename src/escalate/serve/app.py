@@ -25,6 +25,10 @@ becomes a 5xx: the decision follows the policy's ``on_error`` and says why in it
 reasons (the engine does this; anything else that goes wrong in that path is turned into
 the same ``on_error`` decision here).
 
+Turns and contacts that wait for a store that failed (see
+:meth:`Engine.flush_sessions <escalate.engine.Engine.flush_sessions>`) are applied every
+:data:`FLUSH_SECONDS` once it answers again, and at shutdown.
+
 Policy reload
 -------------
 ``POST /v1/policy/reload`` re-reads the policy file in the worker that receives it and
@@ -72,6 +76,10 @@ from escalate.signals.catalog import CUSTOMER_ATTRIBUTES
 __all__ = ["EndRequest", "PolicyInfo", "Readiness", "TurnRequest", "app_from_env", "create_app"]
 
 _log = logging.getLogger("escalate.serve")
+
+#: How often the service applies the turns (and writes the contacts) that wait in memory
+#: for a store that failed, once it answers again.
+FLUSH_SECONDS = 5.0
 
 ConversationId = Annotated[
     str,
@@ -285,9 +293,11 @@ def create_app(
             if config.watch_seconds > 0
             else None
         )
+        flusher = asyncio.create_task(_flush_waiting(engine, FLUSH_SECONDS))
         try:
             yield
         finally:
+            flusher.cancel()
             if task is not None:
                 task.cancel()
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError, AttributeError):
@@ -489,6 +499,20 @@ async def _watch_policy(watch: _PolicyWatch, seconds: float) -> None:
             await asyncio.to_thread(watch.check)
         except Exception:  # the watch must outlive any one failure
             _log.exception("policy watch failed")
+
+
+async def _flush_waiting(engine: Engine, seconds: float) -> None:
+    """Apply the turns, and write the contacts, that wait for a store that failed: a
+    conversation that had no turn left once the store was back is saved all the same."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            if engine.pending_turns:
+                await asyncio.to_thread(engine.flush_sessions)
+            if engine.pending_contacts:
+                await asyncio.to_thread(engine.flush_history)
+        except Exception:  # the flush must outlive any one failure
+            _log.exception("flushing waiting turns failed")
 
 
 def _on_error(policy: Policy, conversation_id: str, exc: Exception) -> Decision:
