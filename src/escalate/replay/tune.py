@@ -62,7 +62,7 @@ Hard rules
     id names a human request, distress, vulnerability, a repeat or returning contact, a
     complaint, safety or fraud, or that reads a signal of such a kind
     (:data:`HARD_SIGNALS`: ``human_request``, ``dialogue.asked_for_human``,
-    ``dialogue.human_requests``, ``mood.distress``, ``trajectory.distress.*``,
+    ``dialogue.human_requests``, ``distress``, ``mood.distress``, ``trajectory.distress.*``,
     ``trajectory.human_request.*``, ``customer.vulnerable``, ``history.*``), or whose
     priority is ``urgent``; ``keep`` and ``drop`` override by id. The explicit-request
     guard and every other guard stay as they are. All other rules (``continue`` rules
@@ -116,6 +116,7 @@ HARD_SIGNALS: tuple[str, ...] = (
     "human_request",
     "dialogue.asked_for_human",
     "dialogue.human_requests",
+    "distress",
     "mood.distress",
     "trajectory.distress.",
     "trajectory.human_request.",
