@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,16 +136,14 @@ class TurnFeatures:
             label_turn=self.label_turn[keep],
             domains=tuple(self.domains[i] for i in keep) if self.domains else (),
             base_score=self.base_score[rows] if self.base_score is not None else None,
-            base_escalated=(
-                self.base_escalated[keep] if self.base_escalated is not None else None
-            ),
+            base_escalated=(self.base_escalated[keep] if self.base_escalated is not None else None),
         )
 
     def save(self, path: str | Path) -> Path:
         """Write to a ``.npz`` file (no pickles)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        optional: dict[str, np.ndarray] = {}
+        optional: dict[str, Any] = {}
         if self.domains:  # a domain is never empty, so "" stands for none
             optional["domains"] = np.asarray([d or "" for d in self.domains], dtype=str)
         if self.base_score is not None:

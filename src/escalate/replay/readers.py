@@ -249,7 +249,17 @@ def _cell(row: dict[str, str | None], column: str | None) -> str | None:
 
 
 class _CsvConversation:
-    __slots__ = ("channel", "customer_id", "domain", "id", "label", "label_turn", "line", "problem", "turns")
+    __slots__ = (
+        "channel",
+        "customer_id",
+        "domain",
+        "id",
+        "label",
+        "label_turn",
+        "line",
+        "problem",
+        "turns",
+    )
 
     def __init__(self, conversation_id: str, line: int) -> None:
         self.id = conversation_id
