@@ -16,8 +16,8 @@ from escalate.errors import AffectModelError, EscalateError, PolicyError
 
 #: Defaults of ``--l2`` and ``--max-features`` (those of :func:`escalate.replay.tune.fit_score`;
 #: kept here so that ``--help`` loads no numpy).
-DEFAULT_L2 = 1.0
-DEFAULT_MAX_FEATURES = 12
+DEFAULT_L2 = 30.0
+DEFAULT_MAX_FEATURES = 6
 
 if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
     from escalate.models import Action
