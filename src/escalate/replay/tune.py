@@ -37,9 +37,10 @@ Model
     L2-regularised logistic regression (Newton's method, numpy) on standardised
     features (``l2``, default :data:`DEFAULT_L2`, against a log-likelihood in which each
     conversation weighs 1); the ``max_features`` (default :data:`DEFAULT_MAX_FEATURES`)
-    largest standardised weights (at least ``min_weight``) are kept — skipping a signal correlated above 0.95 with one already kept, such as
-    ``dialogue.turns`` beside ``dialogue.bot_turns`` — and the model refitted on them; the standardisation is then folded back so
-    that the written weights apply to raw signal values.
+    largest standardised weights (at least ``min_weight``) are kept — skipping a signal
+    correlated above 0.95 with one already kept, such as ``dialogue.turns`` beside
+    ``dialogue.bot_turns`` — and the model refitted on them; the standardisation is then
+    folded back so that the written weights apply to raw signal values.
 
 Cross-validation and calibration
     Conversations are cut into ``folds`` folds (seeded, stratified by label). A model
