@@ -152,6 +152,10 @@ class Label(_Model):
 class Conversation(_Model):
     """A whole conversation, as stored in a JSON Lines archive.
 
+    ``domain`` optionally names where the conversation comes from (a product, a market, a
+    bot); ``escalate tune`` uses it to check that a learned score transfers from one
+    domain to another (leave-one-domain-out).
+
     Examples
     --------
     >>> c = Conversation(id="c1", turns=[Turn(role="user", text="hi")])
@@ -164,6 +168,7 @@ class Conversation(_Model):
     id: str = Field(min_length=1, max_length=200)
     customer_id: str | None = Field(default=None, max_length=200)
     channel: str = Field(default="chat", max_length=50)
+    domain: str | None = Field(default=None, min_length=1, max_length=100)
     turns: list[Turn] = Field(min_length=1, max_length=MAX_TURNS)
     label: Label | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

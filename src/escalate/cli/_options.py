@@ -41,7 +41,7 @@ ColumnOption = Annotated[
     typer.Option(
         "--column",
         help="CSV column name as FIELD=NAME (conversation_id, role, text, timestamp, intent, "
-        "event, customer_id, label, label_turn, channel; also delimiter=;). Repeatable.",
+        "event, customer_id, label, label_turn, channel, domain; also delimiter=;). Repeatable.",
     ),
 ]
 HistoryOption = Annotated[

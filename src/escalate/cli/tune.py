@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,11 @@ from rich.markup import escape
 
 from escalate.cli._io import ErrorReport, err, read_records
 from escalate.errors import AffectModelError, EscalateError, PolicyError
+
+#: Defaults of ``--l2`` and ``--max-features`` (those of :func:`escalate.replay.tune.fit_score`;
+#: kept here so that ``--help`` loads no numpy).
+DEFAULT_L2 = 30.0
+DEFAULT_MAX_FEATURES = 6
 
 if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
     from escalate.models import Action
@@ -25,13 +31,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _show(tuned: TunedScore, features_seconds: float) -> None:
     from rich.table import Table
 
     cv = tuned.cv
-
-    def f(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
+    f = _f
 
     table = Table(
         title=f"tune: cross-validated ({cv.folds} folds by conversation, seed {cv.seed})",
@@ -54,10 +62,67 @@ def _show(tuned: TunedScore, features_seconds: float) -> None:
     for key, value in rows:
         table.add_row(key, escape(value))
     err.print(table)
+    if cv.domains:
+        _show_domains(tuned)
+
+
+def _show_domains(tuned: TunedScore) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title="leave-one-domain-out: fitted on the other domains, threshold chosen there",
+        caption="base = the base policy's own escalation score and decisions; "
+        "seen = the cross-validated score fitted on every domain",
+    )
+    for column in (
+        "held-out domain",
+        "conversations",
+        "ROC-AUC",
+        "base ROC-AUC",
+        "seen ROC-AUC",
+        "escalation rate",
+        "recall",
+        "base rate",
+        "base recall",
+    ):
+        table.add_column(column, justify="left" if column == "held-out domain" else "right")
+    for d in tuned.cv.domains:
+        auc = _f(d.roc_auc)
+        if d.problems:
+            auc = f"[yellow]{auc}[/]"
+        table.add_row(
+            escape(d.domain),
+            f"{d.conversations:,} ({d.positives:,})",
+            auc if not d.note else "not held out",
+            _f(d.base_roc_auc),
+            _f(d.pooled_roc_auc),
+            _f(d.escalation_rate),
+            _f(d.recall),
+            _f(d.base_escalation_rate),
+            _f(d.base_recall),
+        )
+    err.print(table)
+    for d in tuned.cv.domains:
+        if d.note:
+            err.print(f"[yellow]note:[/] {escape(d.domain)}: {escape(d.note)}")
+        for message in d.problems:
+            err.print(f"[yellow]warning: {escape(message)}[/]")
+
+
+def _stem(path: Path) -> str:
+    """The file's name without ``.gz`` and its format extension: ``shop.jsonl.gz`` -> ``shop``."""
+    name = path.name.removesuffix(".gz").removesuffix(".GZ")
+    return (Path(name).stem or name)[:100]
 
 
 def tune(
-    data: Annotated[Path, typer.Argument(help="Labelled conversations (JSON Lines or CSV).")],
+    data: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled conversations (JSON Lines or CSV); several files: one domain each, "
+            "unless a conversation names its own.",
+        ),
+    ],
     policy: Annotated[
         str, typer.Option("--policy", "-p", help="Base policy: a file or a shipped name.")
     ] = "default",
@@ -88,8 +153,8 @@ def tune(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the folds.")] = 0,
     max_features: Annotated[
         int, typer.Option("--max-features", min=1, help="Most signals the score weighs.")
-    ] = 12,
-    l2: Annotated[float, typer.Option("--l2", min=0.0, help="Ridge strength.")] = 1.0,
+    ] = DEFAULT_MAX_FEATURES,
+    l2: Annotated[float, typer.Option("--l2", min=0.0, help="Ridge strength.")] = DEFAULT_L2,
     action: Annotated[
         str, typer.Option("--action", help="Action of the score rule: handoff or offer_human.")
     ] = "handoff",
@@ -111,20 +176,24 @@ def tune(
 
     Replays DATA through the base policy, fits a calibrated logistic score on the signals
     at each user turn (cross-validated by conversation), and writes a policy that keeps
-    the base policy's hard rules ahead of one rule on the score. Exit 2 on bad input or
-    too little labelled data.
+    the base policy's hard rules ahead of one rule on the score. When the conversations
+    name two or more domains (their `domain` field, else the file's name when several
+    files are given), each domain is also held out in turn and a warning names any
+    domain the score ranks worse than the base policy or than chance. Exit 2 on bad
+    input or too little labelled data.
     """
     if sum([target_rate is not None, target_recall is not None, min_cost]) > 1:
         raise _fail("give at most one of --target-rate, --target-recall and --min-cost")
     if action not in ("handoff", "offer_human", "offer_callback"):
         raise _fail(f"--action must be handoff, offer_human or offer_callback; got {action!r}")
-    if not data.is_file():
-        raise _fail(f"cannot read {data}: no such file")
+    for path in data:
+        if not path.is_file():
+            raise _fail(f"cannot read {path}: no such file")
     from escalate.engine import Engine
     from escalate.policy import load_policy
     from escalate.policy.schema import Costs
     from escalate.replay.features import extract_features
-    from escalate.replay.tune import TuneError, fit_score, tuned_policy_text
+    from escalate.replay.tune import TuneError, TuneWarning, fit_score, tuned_policy_text
 
     try:
         base = load_policy(policy, affect=not no_affect)
@@ -146,11 +215,16 @@ def tune(
                 "--min-cost needs costs: give --human-cost and --missed-cost, or a "
                 "policy with a costs: section"
             )
-    conversations = [
-        record.conversation
-        for record in read_records(data, None, {}, ErrorReport("skipped"))
-        if record.conversation is not None
-    ]
+    conversations = []
+    for path in data:
+        stem = _stem(path) if len(data) > 1 else None
+        for record in read_records(path, None, {}, ErrorReport("skipped")):
+            c = record.conversation
+            if c is None:
+                continue
+            if c.domain is None and stem is not None:
+                c = c.model_copy(update={"domain": stem})
+            conversations.append(c)
     start = time.perf_counter()
     try:
         features = extract_features(conversations, engine)
@@ -158,19 +232,21 @@ def tune(
         raise _fail(str(exc)) from None
     feature_seconds = time.perf_counter() - start
     try:
-        tuned = fit_score(
-            features,
-            base=base,
-            keep=keep or (),
-            drop=drop or (),
-            target_rate=target_rate,
-            target_recall=target_recall,
-            costs=costs,
-            folds=folds,
-            seed=seed,
-            l2=l2,
-            max_features=max_features,
-        )
+        with warnings.catch_warnings():  # the CLI shows them in its own words
+            warnings.simplefilter("ignore", TuneWarning)
+            tuned = fit_score(
+                features,
+                base=base,
+                keep=keep or (),
+                drop=drop or (),
+                target_rate=target_rate,
+                target_recall=target_recall,
+                costs=costs,
+                folds=folds,
+                seed=seed,
+                l2=l2,
+                max_features=max_features,
+            )
     except TuneError as exc:
         raise _fail(str(exc)) from None
     text = tuned_policy_text(tuned, base, action=_action(action), keep=keep or (), drop=drop or ())

@@ -5,20 +5,24 @@
 user turn *t* were computed from turns up to *t* only — and keeps every numeric signal of
 :attr:`Decision.signals <escalate.models.Decision.signals>` at every user turn. The result
 is a :class:`TurnFeatures`: one row per user turn, one column per signal, ``NaN`` where
-a value was unknown. It saves to and loads from ``.npz`` so that the expensive part
-(the affect model) runs once per data set.
+a value was unknown. It also keeps each conversation's ``domain`` and what the base
+policy itself made of each turn (its escalation score and whether it escalated), which
+leave-one-domain-out tuning compares a learned score against. It saves to and loads from
+``.npz`` so that the expensive part (the affect model) runs once per data set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from escalate.engine import Engine
 from escalate.models import Conversation
+from escalate.replay.runner import escalation_score
 
 __all__ = ["TurnFeatures", "extract_features"]
 
@@ -44,6 +48,16 @@ class TurnFeatures:
     label_turn:
         ``(conversations,)`` the labelled user turn (see
         :func:`~escalate.replay.runner.label_user_turn`), ``-1`` when unknown.
+    domains:
+        Each conversation's :attr:`~escalate.models.Conversation.domain` (``None`` when
+        it names none); empty means none is known.
+    base_score:
+        ``(turns,)`` the base policy's own escalation score at each row
+        (:func:`~escalate.replay.runner.escalation_score`: ``NaN`` when unknown, ``-inf``
+        when the policy has no escalating rule), or ``None`` when not recorded.
+    base_escalated:
+        ``(conversations,)`` bool: did the base policy escalate the conversation (at any
+        decided turn, guards included)? ``None`` when not recorded.
 
     Examples
     --------
@@ -64,11 +78,34 @@ class TurnFeatures:
     ids: tuple[str, ...]
     labels: np.ndarray
     label_turn: np.ndarray
+    domains: tuple[str | None, ...] = ()
+    base_score: np.ndarray | None = None
+    base_escalated: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.domains and len(self.domains) != len(self.ids):
+            raise ValueError(
+                f"domains must name one domain per conversation ({len(self.ids)}), "
+                f"got {len(self.domains)}"
+            )
 
     @property
     def conversations(self) -> int:
         """Number of conversations."""
         return len(self.ids)
+
+    def domain(self, k: int) -> str | None:
+        """The domain of conversation ``k`` (``None`` when it names none)."""
+        return self.domains[k] if self.domains else None
+
+    @property
+    def domain_names(self) -> tuple[str, ...]:
+        """The distinct domains named, in order of first appearance."""
+        return tuple(dict.fromkeys(d for d in self.domains if d is not None))
+
+    def with_domains(self, domains: Iterable[str | None]) -> TurnFeatures:
+        """A copy whose conversations belong to the given domains (one per conversation)."""
+        return replace(self, domains=tuple(domains))
 
     def column(self, name: str) -> np.ndarray:
         """The values of one signal at every user turn."""
@@ -97,12 +134,22 @@ class TurnFeatures:
             ids=tuple(self.ids[i] for i in keep),
             labels=self.labels[keep],
             label_turn=self.label_turn[keep],
+            domains=tuple(self.domains[i] for i in keep) if self.domains else (),
+            base_score=self.base_score[rows] if self.base_score is not None else None,
+            base_escalated=(self.base_escalated[keep] if self.base_escalated is not None else None),
         )
 
     def save(self, path: str | Path) -> Path:
         """Write to a ``.npz`` file (no pickles)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        optional: dict[str, Any] = {}
+        if self.domains:  # a domain is never empty, so "" stands for none
+            optional["domains"] = np.asarray([d or "" for d in self.domains], dtype=str)
+        if self.base_score is not None:
+            optional["base_score"] = self.base_score
+        if self.base_escalated is not None:
+            optional["base_escalated"] = self.base_escalated
         np.savez_compressed(
             target,
             names=np.asarray(self.names, dtype=str),
@@ -112,13 +159,16 @@ class TurnFeatures:
             ids=np.asarray(self.ids, dtype=str),
             labels=self.labels,
             label_turn=self.label_turn,
+            **optional,
         )
         return target
 
     @classmethod
     def load(cls, path: str | Path) -> TurnFeatures:
-        """Read a file written by :meth:`save`."""
+        """Read a file written by :meth:`save` (files from before domains and base
+        scores were kept load without them)."""
         with np.load(Path(path), allow_pickle=False) as data:
+            files = set(data.files)
             return cls(
                 names=tuple(str(n) for n in data["names"]),
                 values=np.asarray(data["values"], dtype=np.float64),
@@ -127,6 +177,19 @@ class TurnFeatures:
                 ids=tuple(str(i) for i in data["ids"]),
                 labels=np.asarray(data["labels"], dtype=bool),
                 label_turn=np.asarray(data["label_turn"], dtype=np.int64),
+                domains=(
+                    tuple(str(d) or None for d in data["domains"]) if "domains" in files else ()
+                ),
+                base_score=(
+                    np.asarray(data["base_score"], dtype=np.float64)
+                    if "base_score" in files
+                    else None
+                ),
+                base_escalated=(
+                    np.asarray(data["base_escalated"], dtype=bool)
+                    if "base_escalated" in files
+                    else None
+                ),
             )
 
 
@@ -144,25 +207,35 @@ def extract_features(
     """Replay labelled conversations and keep every signal at every user turn.
 
     Conversations without a label are skipped. Columns are every signal name seen at
-    any user turn, sorted; a signal absent at a turn is unknown (``NaN``) there.
+    any user turn, sorted; a signal absent at a turn is unknown (``NaN``) there. Each
+    conversation's ``domain`` is kept, and so are the engine's policy's escalation score
+    at each user turn and whether it escalated the conversation.
     """
     labelled = (c for c in conversations if c.label is not None)
+    policy = engine.policy
     rows: list[dict[str, float | None]] = []
     conv_index: list[int] = []
     user_turn: list[int] = []
+    base_score: list[float] = []
     ids: list[str] = []
     labels: list[bool] = []
     label_turns: list[int] = []
+    domains: list[str | None] = []
+    escalated: list[bool] = []
     for conversation, decisions in engine.decide_many(labelled, batch_size=batch_size):
         k = len(ids)
         ids.append(conversation.id)
         labels.append(bool(conversation.label is not None and conversation.label.escalate))
         label_turns.append(_label_user_turn(conversation))
-        for u, decision in enumerate(decisions):
+        domains.append(conversation.domain)
+        escalated.append(any(d.escalates for d in decisions))
+        for u, decision in enumerate(d for d in decisions if d.role == "user"):
             signals = decision.signals.as_mapping() if decision.signals is not None else {}
             rows.append(dict(signals))
             conv_index.append(k)
             user_turn.append(u)
+            score = escalation_score(policy, signals, "user")
+            base_score.append(np.nan if score is None else score)
     names = sorted({n for r in rows for n in r})
     values = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
     column = {n: j for j, n in enumerate(names)}
@@ -178,4 +251,7 @@ def extract_features(
         ids=tuple(ids),
         labels=np.asarray(labels, dtype=bool),
         label_turn=np.asarray(label_turns, dtype=np.int64),
+        domains=tuple(domains) if any(d is not None for d in domains) else (),
+        base_score=np.asarray(base_score, dtype=np.float64),
+        base_escalated=np.asarray(escalated, dtype=bool),
     )

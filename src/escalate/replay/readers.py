@@ -14,13 +14,14 @@ CSV: one turn per row
 ---------------------
 Column names are configurable (:class:`CsvOptions`); the defaults are
 ``conversation_id``, ``role``, ``text``, ``timestamp``, ``intent``, ``event``,
-``customer_id``, ``label`` and ``label_turn``. The rows of one conversation must be
-contiguous and in turn order. A conversation whose rows reappear after another
-conversation has started is rejected as a whole, with the line of the stray row, and
-its first block is kept (the reader remembers the ids it has seen, a few bytes each).
-Empty cells are absent values. ``customer_id``, ``label`` (``true``/``false``,
-``1``/``0``, ``yes``/``no``) and ``label_turn`` (a 0-based index into the
-conversation's turns) are read from the first row of a conversation that has them.
+``customer_id``, ``channel``, ``domain``, ``label`` and ``label_turn``. The rows of one
+conversation must be contiguous and in turn order. A conversation whose rows reappear
+after another conversation has started is rejected as a whole, with the line of the
+stray row, and its first block is kept (the reader remembers the ids it has seen, a few
+bytes each). Empty cells are absent values. ``customer_id``, ``channel``, ``domain``,
+``label`` (``true``/``false``, ``1``/``0``, ``yes``/``no``) and ``label_turn`` (a
+0-based index into the conversation's turns) are read from the first row of a
+conversation that has them.
 The :class:`Record` of a CSV conversation carries the line of its first row.
 """
 
@@ -219,6 +220,7 @@ class CsvOptions:
     label: str | None = "label"
     label_turn: str | None = "label_turn"
     channel: str | None = "channel"
+    domain: str | None = "domain"
     delimiter: str | None = None
 
     @classmethod
@@ -247,7 +249,17 @@ def _cell(row: dict[str, str | None], column: str | None) -> str | None:
 
 
 class _CsvConversation:
-    __slots__ = ("channel", "customer_id", "id", "label", "label_turn", "line", "problem", "turns")
+    __slots__ = (
+        "channel",
+        "customer_id",
+        "domain",
+        "id",
+        "label",
+        "label_turn",
+        "line",
+        "problem",
+        "turns",
+    )
 
     def __init__(self, conversation_id: str, line: int) -> None:
         self.id = conversation_id
@@ -255,6 +267,7 @@ class _CsvConversation:
         self.turns: list[dict[str, Any]] = []
         self.customer_id: str | None = None
         self.channel: str | None = None
+        self.domain: str | None = None
         self.label: str | None = None
         self.label_turn: str | None = None
         self.problem: InputError | None = None
@@ -270,6 +283,8 @@ class _CsvConversation:
             self.customer_id = _cell(row, options.customer_id)
         if self.channel is None:
             self.channel = _cell(row, options.channel)
+        if self.domain is None:
+            self.domain = _cell(row, options.domain)
         if self.label is None:
             self.label = _cell(row, options.label)
         if self.label_turn is None:
@@ -283,6 +298,8 @@ class _CsvConversation:
             data["customer_id"] = self.customer_id
         if self.channel is not None:
             data["channel"] = self.channel
+        if self.domain is not None:
+            data["domain"] = self.domain
         if self.label is not None or self.label_turn is not None:
             label: dict[str, Any] = {}
             if self.label is not None:

@@ -35,10 +35,12 @@ Training target
 
 Model
     L2-regularised logistic regression (Newton's method, numpy) on standardised
-    features; the ``max_features`` largest standardised weights (at least ``min_weight``)
-    are kept — skipping a signal correlated above 0.95 with one already kept, such as
-    ``dialogue.turns`` beside ``dialogue.bot_turns`` — and the model refitted on them; the standardisation is then folded back so
-    that the written weights apply to raw signal values.
+    features (``l2``, default :data:`DEFAULT_L2`, against a log-likelihood in which each
+    conversation weighs 1); the ``max_features`` (default :data:`DEFAULT_MAX_FEATURES`)
+    largest standardised weights (at least ``min_weight``) are kept — skipping a signal
+    correlated above 0.95 with one already kept, such as ``dialogue.turns`` beside
+    ``dialogue.bot_turns`` — and the model refitted on them; the standardisation is then
+    folded back so that the written weights apply to raw signal values.
 
 Cross-validation and calibration
     Conversations are cut into ``folds`` folds (seeded, stratified by label). A model
@@ -48,7 +50,24 @@ Cross-validation and calibration
     weights so that the score is a calibrated probability that the conversation needs a
     person) and to pick the threshold. The expected calibration error is measured with
     Platt parameters fitted on the other folds only. The written model is then fitted on
-    every conversation.
+    every conversation. Each fold's model is penalised in proportion to its share of the
+    conversations (``l2 * (folds - 1) / folds``), so that its scores, on which the
+    calibration and the threshold are chosen, spread as the final model's do.
+
+Leave-one-domain-out
+    When the conversations name two or more domains
+    (:attr:`TurnFeatures.domains <escalate.replay.features.TurnFeatures.domains>`), each
+    domain is held out in turn: everything above (folds, signal selection, calibration,
+    the threshold at the same target) runs on the other domains, and the resulting policy
+    scores the held-out domain (:class:`DomainFigures`, in
+    :attr:`CrossValidation.domains`). The base policy's own escalation score ranks the
+    same conversations without any fitting; a held-out ROC-AUC below it, or below 0.5,
+    issues a :class:`TuneWarning`. Conversations without a domain are always trained on.
+    The defaults ``l2=30`` and ``max_features=6`` held out best on USS (fitted on MWOZ,
+    scored on SGD, and the reverse: mean held-out ROC-AUC 0.609 against 0.586 for the
+    former ``l2=1, max_features=12``) at a cost of 0.01 in BETOLD's cross-validated
+    ROC-AUC (0.661 against 0.671) and of 0.018 in its recall at 10 % (0.198 against
+    0.216); ``benchmarks/tune.py`` prints the grid (``benchmarks/RESULTS.md``).
 
 Threshold
     ``target_rate``: the lowest threshold at which the tuned policy (hard rules or the
@@ -74,8 +93,9 @@ from __future__ import annotations
 import math
 import re
 import time
+import warnings
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,11 +114,15 @@ from escalate.replay.features import TurnFeatures
 from escalate.replay.metrics import prf, recall_at_rate, roc_auc
 
 __all__ = [
+    "DEFAULT_L2",
+    "DEFAULT_MAX_FEATURES",
     "HARD_SIGNALS",
     "MIN_CONVERSATIONS",
     "MIN_POSITIVES",
     "CrossValidation",
+    "DomainFigures",
     "TuneError",
+    "TuneWarning",
     "TunedScore",
     "fit_score",
     "hard_rules",
@@ -109,6 +133,11 @@ __all__ = [
 #: Fewest labelled conversations, and fewest of each class, accepted for fitting.
 MIN_CONVERSATIONS = 50
 MIN_POSITIVES = 10
+#: Default ridge strength (on standardised features, conversations weighing 1 each) and
+#: most signals kept: chosen by leave-one-domain-out on USS (fit on MWOZ, score SGD and
+#: the reverse) and cross-validation on BETOLD; see the module notes.
+DEFAULT_L2 = 30.0
+DEFAULT_MAX_FEATURES = 6
 #: A signal this correlated with one already kept adds nothing readable and is skipped.
 _REDUNDANT = 0.95
 #: Signals (or prefixes, ending in '.') that make a rule "hard": kept ahead of the score.
@@ -404,8 +433,282 @@ def _choose_threshold(
 
 
 # --------------------------------------------------------------------------------------
+# The whole procedure on some conversations, and leave-one-domain-out
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """Everything that shapes a fit, so a held-out domain's model is fitted alike."""
+
+    candidates: np.ndarray
+    folds: int
+    seed: int
+    l2: float
+    max_features: int
+    min_weight: float
+    target_rate: float | None
+    target_recall: float | None
+    costs: Costs | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Calibrated:
+    model: _Model  # fitted on every given conversation
+    a: float  # Platt scaling of the out-of-fold logits
+    b: float
+    threshold: float
+    scores: np.ndarray  # calibrated out-of-fold scores of the given conversations, in order
+    crossfit: np.ndarray  # the same, with Platt parameters fitted on the other folds
+    fold: np.ndarray
+
+
+def _fit_calibrated(
+    features: TurnFeatures, conversations: np.ndarray, hard: np.ndarray, settings: _Settings
+) -> _Calibrated:
+    """Cross-validate, calibrate, choose the threshold and fit on ``conversations``."""
+    y = features.labels[conversations]
+    fold = _folds(y, settings.folds, settings.seed)
+    fold_of = np.full(features.conversations, -1, dtype=np.int64)
+    fold_of[conversations] = fold
+    row_fold = fold_of[features.conversation]
+    logits = np.full(features.conversations, -np.inf)
+    all_rows = np.arange(features.values.shape[0])
+    for k in range(settings.folds):
+        train = conversations[fold != k]
+        model = _fit(
+            features,
+            train,
+            settings.candidates,
+            l2=settings.l2 * train.size / conversations.size,
+            max_features=settings.max_features,
+            min_weight=settings.min_weight,
+        )
+        test_rows = all_rows[row_fold == k]
+        z = model.logits(features.values[test_rows])
+        logits = np.maximum(logits, _conversation_max(features, z, test_rows))
+    oof = logits[conversations]
+    oof = np.where(np.isfinite(oof), oof, -35.0)
+    a, b = fit_platt(oof, y)
+    p = _sigmoid(a * oof + b)
+    crossfit = np.empty(conversations.size)
+    for k in range(settings.folds):
+        other = fold != k
+        ak, bk = fit_platt(oof[other], y[other])
+        crossfit[fold == k] = _sigmoid(ak * oof[fold == k] + bk)
+    threshold = _choose_threshold(
+        p,
+        hard[conversations],
+        y,
+        target_rate=settings.target_rate,
+        target_recall=settings.target_recall,
+        costs=settings.costs,
+    )
+    final = _fit(
+        features,
+        conversations,
+        settings.candidates,
+        l2=settings.l2,
+        max_features=settings.max_features,
+        min_weight=settings.min_weight,
+    )
+    return _Calibrated(final, a, b, threshold, p, crossfit, fold)
+
+
+def _base_conversation_scores(features: TurnFeatures, base: Policy | None) -> np.ndarray | None:
+    """The base policy's escalation score of each conversation: its highest over user turns
+    (``-inf`` when never known), from the features or, failing that, from ``base``."""
+    if features.base_score is not None:
+        per_row = features.base_score
+    elif base is not None:
+        from escalate.replay.runner import escalation_score
+
+        per_row = np.asarray(
+            [
+                np.nan if (v := escalation_score(base, features.row(i))) is None else v
+                for i in range(features.values.shape[0])
+            ],
+            dtype=np.float64,
+        )
+    else:
+        return None
+    out = np.full(features.conversations, -np.inf)
+    np.maximum.at(out, features.conversation, np.where(np.isnan(per_row), -np.inf, per_row))
+    return out
+
+
+def _leave_one_domain_out(
+    features: TurnFeatures,
+    hard: np.ndarray,
+    settings: _Settings,
+    base: Policy | None,
+    pooled: np.ndarray,
+) -> tuple[DomainFigures, ...]:
+    """For each domain: the whole procedure on the other domains, scored on that one."""
+    names = features.domain_names
+    if len(names) < 2:
+        return ()
+    domain = [features.domain(k) for k in range(features.conversations)]
+    y = features.labels
+    base_scores = _base_conversation_scores(features, base)
+    if features.base_escalated is not None:
+        base_flagged: np.ndarray | None = features.base_escalated
+    elif base_scores is not None:
+        base_flagged = base_scores >= 0.0  # a rule held at some turn (guards not replayed)
+    else:
+        base_flagged = None
+    all_rows = np.arange(features.values.shape[0])
+    out = []
+    for name in names:
+        held = np.fromiter((d == name for d in domain), dtype=bool, count=len(domain))
+        train = np.flatnonzero(~held)
+        yd = y[held]
+        base_auc = roc_auc(yd, base_scores[held]) if base_scores is not None else None
+        base_rate = float(base_flagged[held].mean()) if base_flagged is not None else None
+        base_recall = (
+            float(base_flagged[held][yd].mean()) if base_flagged is not None and yd.any() else None
+        )
+        common: dict[str, Any] = {
+            "domain": name,
+            "conversations": int(held.sum()),
+            "positives": int(yd.sum()),
+            "base_roc_auc": base_auc,
+            "base_escalation_rate": base_rate,
+            "base_recall": base_recall,
+            "pooled_roc_auc": roc_auc(yd, pooled[held]),
+        }
+        positives = int(y[train].sum())
+        if (
+            train.size < MIN_CONVERSATIONS
+            or positives < MIN_POSITIVES
+            or train.size - positives < MIN_POSITIVES
+        ):
+            out.append(
+                DomainFigures(
+                    **common,
+                    note=f"not held out: the other domains hold {train.size} labelled "
+                    f"conversations, {positives} that needed a person and "
+                    f"{train.size - positives} that did not (at least {MIN_CONVERSATIONS} "
+                    f"and {MIN_POSITIVES} of each kind are needed)",
+                )
+            )
+            continue
+        folds = min(settings.folds, positives, train.size - positives)
+        fitted = _fit_calibrated(features, train, hard, replace(settings, folds=folds))
+        rows = all_rows[held[features.conversation]]
+        z = _conversation_max(features, fitted.model.logits(features.values[rows]), rows)[held]
+        p = _sigmoid(fitted.a * np.where(np.isfinite(z), z, -35.0) + fitted.b)
+        op = _operating(p, hard[held], yd, fitted.threshold)
+        used = tuple(features.names[int(c)] for c in fitted.model.prep.columns)
+        out.append(
+            DomainFigures(
+                **common,
+                roc_auc=roc_auc(yd, p),
+                threshold=round(fitted.threshold, 4),
+                escalation_rate=op["escalation_rate"],
+                precision=op["precision"],
+                recall=op["recall"],
+                signals=used,
+            )
+        )
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------
+
+
+class TuneWarning(UserWarning):
+    """A tuned score that may not transfer: fitted on the other domains, it ranks a
+    held-out domain worse than the base policy does, or worse than chance.
+
+    :func:`fit_score` issues one per problem with :func:`warnings.warn`; the same
+    messages are :attr:`DomainFigures.problems`. Turn them into errors with
+    ``warnings.simplefilter("error", TuneWarning)``.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class DomainFigures:
+    """Leave-one-domain-out figures of one domain: the whole procedure (cross-validation,
+    feature selection, calibration, threshold at the same target) run on the other
+    domains, its score applied to this domain's conversations.
+
+    Attributes
+    ----------
+    domain, conversations, positives:
+        The held-out domain and its size.
+    roc_auc:
+        Of the tuned score fitted without this domain (``None`` when not held out, or
+        when the domain holds one class only).
+    base_roc_auc:
+        Of the base policy's own escalation score on this domain (replay's score: the
+        highest rule margin over user turns), which needs no fitting.
+    threshold:
+        The threshold chosen on the other domains.
+    escalation_rate, precision, recall:
+        Of the tuned policy (hard rules or the score at that threshold) on this domain.
+    base_escalation_rate, base_recall:
+        Of the base policy's own decisions on this domain.
+    pooled_roc_auc:
+        Of the cross-validated scores of the ordinary fit (on every domain) on this
+        domain: what the score does when it has seen the domain.
+    signals:
+        The signals the score fitted on the other domains weighs.
+    note:
+        Why the domain was not held out (too little data in the other domains).
+
+    Examples
+    --------
+    >>> d = DomainFigures("shop", 120, 20, roc_auc=0.48, base_roc_auc=0.61)
+    >>> d.problems[0]
+    "held-out domain 'shop': the tuned score ranks it worse than the base policy (ROC-AUC 0.480 against 0.610)"
+    """
+
+    domain: str
+    conversations: int
+    positives: int
+    roc_auc: float | None = None
+    base_roc_auc: float | None = None
+    threshold: float | None = None
+    escalation_rate: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    base_escalation_rate: float | None = None
+    base_recall: float | None = None
+    pooled_roc_auc: float | None = None
+    signals: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Warnings: the tuned score ranks this domain worse than the base policy, or
+        below chance (ROC-AUC under 0.5)."""
+        out = []
+        where = f"held-out domain {self.domain!r}"
+        if (
+            self.roc_auc is not None
+            and self.base_roc_auc is not None
+            and self.roc_auc < self.base_roc_auc
+        ):
+            out.append(
+                f"{where}: the tuned score ranks it worse than the base policy "
+                f"(ROC-AUC {self.roc_auc:.3f} against {self.base_roc_auc:.3f})"
+            )
+        if self.roc_auc is not None and self.roc_auc < 0.5:
+            out.append(
+                f"{where}: the tuned score ranks it worse than chance (ROC-AUC "
+                f"{self.roc_auc:.3f} < 0.5)"
+            )
+        return tuple(out)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures, with the warnings."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["signals"] = list(self.signals)
+        out["warnings"] = list(self.problems)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +733,9 @@ class CrossValidation:
         ROC-AUC of each fold on its own.
     scores:
         The calibrated out-of-fold conversation scores, in conversation order.
+    domains:
+        :class:`DomainFigures` of each domain held out in turn, when the data names two
+        or more domains (else empty).
 
     Examples
     --------
@@ -450,9 +756,11 @@ class CrossValidation:
     f1: float | None
     fold_auc: tuple[float | None, ...] = ()
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    domains: tuple[DomainFigures, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """The figures, without the scores."""
+        """The figures, without the scores; ``leave_one_domain_out`` lists each held-out
+        domain's figures (empty for data of one domain)."""
         return {
             "folds": self.folds,
             "seed": self.seed,
@@ -465,6 +773,7 @@ class CrossValidation:
             "recall": self.recall,
             "f1": self.f1,
             "fold_auc": list(self.fold_auc),
+            "leave_one_domain_out": [d.as_dict() for d in self.domains],
         }
 
 
@@ -526,11 +835,12 @@ def fit_score(
     costs: Costs | None = None,
     folds: int = 5,
     seed: int = 0,
-    l2: float = 1.0,
-    max_features: int = 12,
+    l2: float = DEFAULT_L2,
+    max_features: int = DEFAULT_MAX_FEATURES,
     min_weight: float = 0.05,
     rate: float | None = None,
     description: str | None = None,
+    leave_one_domain_out: bool = True,
 ) -> TunedScore:
     """Fit, cross-validate and calibrate an escalation score (see the module notes).
 
@@ -553,12 +863,22 @@ def fit_score(
         standardised weight kept.
     rate:
         The escalation rate for the reported recall (default ``target_rate`` or 0.10).
+    leave_one_domain_out:
+        When the features name two or more domains, also hold out each domain in turn
+        (:attr:`CrossValidation.domains`); conversations without a domain are always
+        trained on.
 
     Raises
     ------
     TuneError
         Fewer than :data:`MIN_CONVERSATIONS` labelled conversations, or fewer than
         :data:`MIN_POSITIVES` that needed a person (or that did not).
+
+    Warns
+    -----
+    TuneWarning
+        A held-out domain that the score fitted on the other domains ranks worse than the
+        base policy's own escalation score, or worse than chance.
 
     Examples
     --------
@@ -595,46 +915,34 @@ def fit_score(
         else np.zeros(n, dtype=bool)
     )
 
-    fold = _folds(y, folds, seed)
-    oof = np.full(n, -np.inf)
-    all_rows = np.arange(features.values.shape[0])
-    for k in range(folds):
-        train = np.flatnonzero(fold != k)
-        model = _fit(features, train, cand, l2=l2, max_features=max_features, min_weight=min_weight)
-        test_rows = all_rows[fold[features.conversation] == k]
-        z = model.logits(features.values[test_rows])
-        oof = np.maximum(oof, _conversation_max(features, z, test_rows))
-    oof = np.where(np.isfinite(oof), oof, -35.0)
-    a, b = fit_platt(oof, y)
-    p = _sigmoid(a * oof + b)
-    crossfit = np.empty(n)
-    for k in range(folds):
-        other = fold != k
-        ak, bk = fit_platt(oof[other], y[other])
-        crossfit[fold == k] = _sigmoid(ak * oof[fold == k] + bk)
-    threshold = _choose_threshold(
-        p, hard, y, target_rate=target_rate, target_recall=target_recall, costs=costs
+    settings = _Settings(
+        cand, folds, seed, l2, max_features, min_weight, target_rate, target_recall, costs
     )
+    fitted = _fit_calibrated(features, np.arange(n), hard, settings)
+    p, fold, threshold = fitted.scores, fitted.fold, fitted.threshold
     shown_rate = rate if rate is not None else (target_rate if target_rate is not None else 0.10)
     op = _operating(p, hard, y, threshold)
+    lodo = _leave_one_domain_out(features, hard, settings, base, p) if leave_one_domain_out else ()
     cv = CrossValidation(
         folds=folds,
         seed=seed,
         roc_auc=roc_auc(y, p),
         recall_at_rate=recall_at_rate(y, p, shown_rate),
         rate=shown_rate,
-        ece=expected_calibration_error(crossfit, y),
+        ece=expected_calibration_error(fitted.crossfit, y),
         escalation_rate=op["escalation_rate"],
         precision=op["precision"],
         recall=op["recall"],
         f1=op["f1"],
         fold_auc=tuple(roc_auc(y[fold == k], p[fold == k]) for k in range(folds)),
         scores=p,
+        domains=lodo,
     )
+    for figures in lodo:
+        for message in figures.problems:
+            warnings.warn(message, TuneWarning, stacklevel=2)
 
-    final = _fit(
-        features, np.arange(n), cand, l2=l2, max_features=max_features, min_weight=min_weight
-    )
+    final, a, b = fitted.model, fitted.a, fitted.b
     prep = final.prep
     raw_w = final.beta / prep.std
     bias = final.intercept - float((final.beta * prep.mean / prep.std).sum())
@@ -697,6 +1005,37 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _printable(text: str) -> str:
+    """``text`` fit for one comment line: no line breaks or control characters."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _domain_lines(domains: Sequence[DomainFigures]) -> list[str]:
+    if not domains:
+        return []
+    out = [
+        "#",
+        "# Leave-one-domain-out: each domain scored by a score fitted on the other domains",
+        "# (threshold chosen there); beside it the base policy's own figures on that domain:",
+    ]
+    for d in domains:
+        out.append(
+            f"#   {_printable(d.domain)} ({d.conversations:,} conversations, "
+            f"{d.positives:,} needed a person):"
+        )
+        if d.note:
+            out.append(f"#     {d.note}.")
+            continue
+        out += [
+            f"#     ROC-AUC {_fmt(d.roc_auc)} (base policy {_fmt(d.base_roc_auc)}); "
+            f"escalation rate {_fmt(d.escalation_rate)},",
+            f"#     recall {_fmt(d.recall)} (base policy: escalation rate "
+            f"{_fmt(d.base_escalation_rate)}, recall {_fmt(d.base_recall)}).",
+        ]
+        out += [f"#     WARNING: {_printable(m.split(': ', 1)[-1])}." for m in d.problems]
+    return out
+
+
 def tuned_policy_text(
     tuned: TunedScore,
     base: Policy,
@@ -736,6 +1075,7 @@ def tuned_policy_text(
         f"#   This policy at threshold {tuned.threshold:g} ({tuned.target}):",
         f"#   escalation rate {cv.escalation_rate:.3f}, precision {_fmt(cv.precision)}, "
         f"recall {_fmt(cv.recall)}, F1 {_fmt(cv.f1)}.",
+        *_domain_lines(cv.domains),
         "#",
         f"# score.{score_name} is a calibrated probability that the conversation needs a person:",
         "#   sigmoid(bias + sum(weight * x)), x = the signal's value at this turn (its `fill`",
