@@ -375,15 +375,15 @@ def main() -> None:
         targets.append(
             f"- Leave one domain out, worst-turn dissatisfaction ROC-AUC: {', '.join(aucs)}."
         )
-    betold_text, phone_report = betold_section(
-        OUT / "betold_valid_report.jsonl", "BETOLD valid, report half (seed 2022)"
+    betold_text, phone_report, _ = betold_section(
+        OUT / "betold_valid_report.jsonl", "BETOLD valid, report half (seed 2022)", model
     )
-    tune_text, phone_tune = betold_section(
+    tune_text, _, dev_figures["betold_tune"] = betold_section(
         OUT / "betold_valid_tune.jsonl",
         "BETOLD valid, tune half (seed 2022; phone_bot's score was fitted here)",
+        model,
     )
     parts += [betold_text, tune_text]
-    dev_figures["betold_tune"] = {"phone_bot": {"roc_auc": phone_tune}}
     targets.append(
         f"- BETOLD (ROC-AUC ≥ 0.72 with bot-turn decisions): phone_bot {fmt(phone_report)} on the report half."
     )
@@ -414,9 +414,17 @@ def main() -> None:
     print(body)
     if args.write:
         replace_section("## Replay", body)
+        write_headers(dev_figures)
+        record = {
+            "model": model_digest(ROOT / "models" / "affect"),
+            "policies": {
+                name: policy_digest(ROOT / "policies" / f"{name}.yaml") for name in POLICIES
+            },
+            "figures": dev_figures,
+        }
         POLICY_FIGURES.parent.mkdir(parents=True, exist_ok=True)
         POLICY_FIGURES.write_text(
-            json.dumps(dev_figures, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
 
 

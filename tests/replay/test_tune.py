@@ -108,6 +108,25 @@ def test_written_policy_reloads_with_hard_rules_first(features: TurnFeatures) ->
     assert margins[0] is not None and margins[1] is not None and margins[1] > margins[0]
 
 
+def test_a_base_that_decides_on_bot_turns_gives_a_score_read_on_every_turn(
+    features: TurnFeatures,
+) -> None:
+    text = (Path(__file__).resolve().parents[2] / "policies" / "dialogue_only.yaml").read_text(
+        encoding="utf-8"
+    )
+    base = parse_policy(
+        text.replace("\nrules:", "\ndecide_on: [user, bot]\nrules:", 1), affect=False
+    )
+    tuned = fit_score(features, base=base, folds=3, seed=0)
+    policy = parse_policy(tuned_policy_text(tuned, base), affect=False)
+    assert policy.decides_on_bot_turns
+    assert policy.rules[-1].id == "learned" and policy.rules[-1].on == "any"
+    user_only = parse_policy(
+        tuned_policy_text(tuned, load_policy("dialogue_only", affect=False)), affect=False
+    )
+    assert not user_only.decides_on_bot_turns and user_only.rules[-1].on == "user"
+
+
 def test_deterministic_given_the_seed(features: TurnFeatures) -> None:
     a = fit_score(features, folds=3, seed=7)
     b = fit_score(features, folds=3, seed=7)

@@ -1095,6 +1095,9 @@ def tuned_policy_text(
     )
     if spec.default_queue:
         body["default_queue"] = spec.default_queue
+    on_bot = "bot" in spec.decide_on
+    if on_bot:
+        body["decide_on"] = ["user", "bot"]
     parts = [_dump(body)]
     for section in ("dialogue", "trajectory"):
         dumped = getattr(spec, section).model_dump(mode="json", exclude_defaults=True)
@@ -1122,14 +1125,15 @@ def tuned_policy_text(
     rules = [
         r.model_dump(mode="json", exclude_defaults=True) for r in spec.rules if r.id in kept_ids
     ]
-    rules.append(
-        {
-            "id": rule_id,
-            "description": f"Learned score at or above the threshold chosen for {tuned.target}.",
-            "when": f"score.{score_name} >= {tuned.threshold:g}",
-            "then": {"action": action},
-        }
-    )
+    learned: dict[str, Any] = {
+        "id": rule_id,
+        "description": f"Learned score at or above the threshold chosen for {tuned.target}.",
+    }
+    if on_bot:  # a base that decides on bot turns scores them too: it can act before they are sent
+        learned["on"] = "any"
+    learned["when"] = f"score.{score_name} >= {tuned.threshold:g}"
+    learned["then"] = {"action": action}
+    rules.append(learned)
     parts.append(_dump({"rules": rules}))
     for section in ("guards", "packet"):
         dumped = getattr(spec, section).model_dump(mode="json", exclude_defaults=True)
