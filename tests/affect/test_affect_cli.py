@@ -30,7 +30,8 @@ def test_plain_text_from_stdin() -> None:
     records = _records(result.stdout)
     assert [r["text"] for r in records] == ["I hate waiting", "get me a real person"]
     for r in records:
-        assert set(r) == {"text", "sentiment", "emotions", "emotion_labels", "human_request"}
+        assert set(r) == {"text", "sentiment", "emotions", "emotion_labels", "human_request",
+                          "dissatisfaction", "distress"}  # fmt: skip
         assert set(r["sentiment"]) == {"negative", "neutral", "positive"}  # type: ignore[arg-type]
         assert list(r["emotions"]) == list(EMOTION_LABELS)  # type: ignore[arg-type]
     assert records[1]["human_request"] > 0.5  # type: ignore[operator]

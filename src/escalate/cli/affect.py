@@ -194,6 +194,13 @@ def train(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue from this run folder's weights (no teacher stage; --epochs more "
+            "multi-task passes), e.g. after a change to the training data.",
+        ),
+    ] = None,
 ) -> None:
     """Train the affect model, export it to ONNX, quantize it to int8 and calibrate it."""
     try:
@@ -221,6 +228,7 @@ def train(
         limit=limit,
         threads=threads,
         progress=progress,
+        init=init,
     )
     train_affect(config, log=lambda message: err.print(message, markup=False))
 

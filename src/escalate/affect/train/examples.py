@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -133,8 +134,20 @@ def complaint_split(rows: Sequence[BitextRow], seed: int) -> dict[str, list[Bite
     return {k: sorted(v, key=lambda r: r.index) for k, v in out.items()}
 
 
+_PERSON_WORDS = re.compile(
+    r"\b(human|person|people|someone|somebody|agent|representative|operator|staff|manager)\b",
+    re.IGNORECASE,
+)
+
+
 def uss_examples(dialogues: Sequence[UssDialogue]) -> list[Example]:
-    """Every rated user turn of ``dialogues``, with context and its dissatisfaction share."""
+    """Every rated user turn of ``dialogues``, with context and its dissatisfaction share.
+
+    The turns are also negatives of the request head: task-oriented users ask for rooms,
+    trains and tables, not for a person, and without them the head meets a bot's previous
+    message only in the written requests that answer an offer of a person. A turn that
+    names a person ("someone", "agent") keeps no request target.
+    """
     return [
         Example(
             turn.text,
@@ -142,6 +155,7 @@ def uss_examples(dialogues: Sequence[UssDialogue]) -> list[Example]:
             user=context.user,
             dissatisfaction=turn.dissatisfied_share,
             distress=0.0,
+            human_request=None if _PERSON_WORDS.search(turn.text) else 0.0,
             source=f"uss-{dialogue.domain}",
         )
         for dialogue in dialogues

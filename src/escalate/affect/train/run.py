@@ -77,6 +77,9 @@ class TrainConfig:
     limit: int | None = None
     threads: int | None = None
     progress: bool = True
+    #: Start from this run folder's fp32 weights instead of the base model: no teacher
+    #: stage (the starting model gives the soft targets), ``epochs`` more multi-task passes.
+    init: Path | None = None
 
 
 def _new_model(layers: int = 6, context_hidden: int = 128) -> tuple[AffectNet, Any]:
@@ -136,6 +139,9 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     for key in ("progress", "out_dir", "data_dir", "threads", "limit"):
         settings.pop(key, None)
+    if cfg.init is not None:
+        started_from = json.loads((Path(cfg.init) / "config.json").read_text(encoding="utf-8"))
+        settings["init"] = {"run": Path(cfg.init).name, "training": started_from.get("training")}
     settings["uss_domains"] = list(cfg.uss_domains)
     return {
         "format": 2,
@@ -211,7 +217,11 @@ def train_affect(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    model, tokenizer = _new_model(cfg.layers, cfg.context_hidden)
+    if cfg.init is not None:
+        model, tokenizer, _ = load_torch_model(Path(cfg.init))
+        model.train()
+    else:
+        model, tokenizer = _new_model(cfg.layers, cfg.context_hidden)
     examples, splits = training_examples(
         cfg.data_dir,
         seed=cfg.seed,
@@ -257,7 +267,11 @@ def train_affect(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[s
             on_epoch_end=on_epoch_end,
         )
 
-    if cfg.teacher_epochs > 0:
+    if cfg.init is not None:
+        examples = distill(model, tokenizer, examples, cfg.max_length)
+        model.train()
+        record({"stage": "init", "run": str(cfg.init)})
+    elif cfg.teacher_epochs > 0:
         train([e for e in examples if e.emotions is not None], cfg.teacher_epochs, "teacher")
         examples = distill(model, tokenizer, examples, cfg.max_length)
         record({"stage": "teacher", "epochs": cfg.teacher_epochs})
