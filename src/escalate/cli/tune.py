@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import ErrorReport, err, read_records
-from escalate.errors import AffectModelError, EscalateError, PolicyError
+from escalate.cli._io import ReportedInputs, err
+from escalate.cli._options import ClusterOption, ResumeOption, backend_options
+from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
 
 if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
     from escalate.models import Action
@@ -57,7 +58,13 @@ def _show(tuned: TunedScore, features_seconds: float) -> None:
 
 
 def tune(
-    data: Annotated[Path, typer.Argument(help="Labelled conversations (JSON Lines or CSV).")],
+    data: Annotated[
+        list[str],
+        typer.Argument(
+            help="Labelled conversations: JSON Lines or CSV files, glob patterns or folders.",
+            show_default=False,
+        ),
+    ],
     policy: Annotated[
         str, typer.Option("--policy", "-p", help="Base policy: a file or a shipped name.")
     ] = "default",
@@ -106,10 +113,17 @@ def tune(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes or Ray actors (default 1)."),
+    ] = None,
+    cluster: ClusterOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Fit an escalation score to labelled conversations and write a tuned policy.
 
-    Replays DATA through the base policy, fits a calibrated logistic score on the signals
+    Replays DATA through the base policy (in one process by default; --workers, --cluster
+    and --resume as for replay), fits a calibrated logistic score on the signals
     at each user turn (cross-validated by conversation), and writes a policy that keeps
     the base policy's hard rules ahead of one rule on the score. Exit 2 on bad input or
     too little labelled data.
@@ -118,20 +132,26 @@ def tune(
         raise _fail("give at most one of --target-rate, --target-recall and --min-cost")
     if action not in ("handoff", "offer_human", "offer_callback"):
         raise _fail(f"--action must be handoff, offer_human or offer_callback; got {action!r}")
-    if not data.is_file():
-        raise _fail(f"cannot read {data}: no such file")
-    from escalate.engine import Engine
     from escalate.policy import load_policy
     from escalate.policy.schema import Costs
-    from escalate.replay.features import extract_features
+    from escalate.replay.features import features_from_results
+    from escalate.replay.runner import Runner
     from escalate.replay.tune import TuneError, fit_score, tuned_policy_text
 
+    backend = backend_options(cluster)
     try:
+        source = ReportedInputs(data, None, {}, "skipped")
         base = load_policy(policy, affect=not no_affect)
-        engine = Engine.from_policy(
-            base, affect=None if no_affect else "default", history="memory://"
+        runner = Runner(
+            base,
+            affect=None if no_affect else "default",
+            workers=workers or (None if backend else 1),
+            keep_signals="all",
+            progress=False,
+            checkpoint=resume,
+            **backend,
         )
-    except (PolicyError, AffectModelError) as exc:
+    except (PolicyError, AffectModelError, InputError) as exc:
         raise _fail(str(exc)) from None
     costs: Costs | None = None
     if min_cost:
@@ -146,14 +166,9 @@ def tune(
                 "--min-cost needs costs: give --human-cost and --missed-cost, or a "
                 "policy with a costs: section"
             )
-    conversations = [
-        record.conversation
-        for record in read_records(data, None, {}, ErrorReport("skipped"))
-        if record.conversation is not None
-    ]
     start = time.perf_counter()
     try:
-        features = extract_features(conversations, engine)
+        features = features_from_results(runner.run(source))
     except EscalateError as exc:
         raise _fail(str(exc)) from None
     feature_seconds = time.perf_counter() - start
