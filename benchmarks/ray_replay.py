@@ -133,10 +133,18 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - began
     rows: list[dict[str, Any]] = []
+
+    def keep(row: dict[str, Any]) -> None:  # each row is written as soon as it is measured
+        rows.append(row)
+        if args.write:
+            load_now = os.getloadavg()[0]
+            replace_section("## Replay on a cluster", render(rows, ray_start, load_before,
+                                                             load_now, 0.0))  # fmt: skip
+
     if not args.skip_bench:
         files = [args.bench / "uss_mwoz.jsonl", args.bench / "uss_sgd.jsonl"]
         for backend in ("local", "ray"):
-            rows.append(replay("USS 2,000", lambda: Inputs(files), "default", "default", backend))
+            keep(replay("USS 2,000", lambda: Inputs(files), "default", "default", backend))
     parts = sorted(args.synthetic.glob("part-*.jsonl.gz"))
     per_file = None
     for size in args.sizes:
@@ -217,19 +225,23 @@ def render(
             f"replay 10^8 conversations in about {hours:.1f} hours, {64 * hours:,.0f} "
             f"core-hours: about ${cost:,.0f} at an assumed ${PRICE_PER_CORE_HOUR:.2f} per "
             "core-hour (on-demand compute-optimised cloud VMs), cluster start-up left out. "
-            "It assumes the per-core rate holds on the cluster. One driver reads and "
-            f"parses the whole input: reading alone ran at {read_rate:,.0f} conversations "
-            f"a second here, against the {per_core * 64:,.0f} a second that 64 cores "
-            "consume"
-            + (
-                ", so the driver keeps up."
-                if read_rate >= per_core * 64
-                else ", so at that scale the input is cut into several runs (a driver "
-                "each, their metrics merged with `MetricsAccumulator.merge`)."
-            )
-            + " With the shipped affect model the rate per core is the USS row's "
-            "instead: far more work per conversation.",
+            "It assumes the per-core rate holds on the cluster. With the shipped affect "
+            "model the rate per core is the USS row's instead: far more work per "
+            "conversation.",
         ]
+        if read_rate:
+            enough = read_rate >= per_core * 64
+            lines[-1] += (
+                " One driver reads and parses the whole input: reading alone ran at "
+                f"{read_rate:,.0f} conversations a second here, against the "
+                f"{per_core * 64:,.0f} a second that 64 cores consume"
+                + (
+                    ", so one driver keeps up."
+                    if enough
+                    else ", so at that scale the input is cut into several runs (a driver "
+                    "each, their metrics merged with `MetricsAccumulator.merge`)."
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
