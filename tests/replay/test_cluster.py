@@ -384,3 +384,16 @@ def test_cli_cluster_and_resume(tmp_path: Path, cluster: None) -> None:
         outputs.append(m)
     assert outputs[1] == outputs[0] == outputs[2] == outputs[3]
     assert outputs[0]["conversations"] == len(data)
+
+
+def test_the_progress_bar_counts_against_the_input_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = with_customers()
+    write_archive(tmp_path / "archive", data)
+    source = Inputs(tmp_path / "archive")
+    shown, _ = run(source, workers=1, progress=True)
+    quiet, _ = run(Inputs(tmp_path / "archive"), workers=1, progress=False)
+    assert outcomes(shown) == outcomes(quiet)
+    screen = capsys.readouterr().err
+    assert "100%" in screen and f"{len(data) + 1:,} conversations" in screen
