@@ -34,7 +34,7 @@ from typing import Any
 
 from _results import replace_section
 
-from escalate.replay import Inputs, Runner, collect, compute_metrics
+from escalate.replay import ConversationResult, Inputs, MetricsAccumulator, Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -109,19 +109,26 @@ def replay(name: str, source: Any, policy: str, affect: Any, backend: str) -> di
     options: dict[str, Any] = {"workers": 2, "progress": False}
     if backend == "ray":
         options["backend"] = "ray"
+    acc = MetricsAccumulator()
+    turns = 0
     with PeakMemory() as memory:
         runner = Runner(policy, affect=affect, **options)
         start = time.perf_counter()
-        results, errors = collect(runner.run(source()))
+        for item in runner.run(source()):  # streamed: the driver keeps counts, not results
+            if isinstance(item, ConversationResult):
+                acc.add(item)
+                turns += item.user_turns
+            else:
+                acc.add_rejected()
         seconds = time.perf_counter() - start
-    metrics = compute_metrics(results, rejected=len(errors))
+    metrics = acc.result()
     row = {
         "input": name,
         "backend": backend,
-        "conversations": len(results),
-        "user_turns": sum(r.user_turns for r in results),
+        "conversations": metrics["conversations"],
+        "user_turns": turns,
         "seconds": seconds,
-        "rate": len(results) / seconds,
+        "rate": metrics["conversations"] / seconds,
         "peak_worker_mib": memory.highest / 2**20,
         "workers_seen": len(memory.peaks),
         "metrics": metrics,
@@ -131,7 +138,6 @@ def replay(name: str, source: Any, policy: str, affect: Any, backend: str) -> di
         f"({row['rate']:,.0f}/s), peak worker {row['peak_worker_mib']:.0f} MiB",
         flush=True,
     )
-    del results
     return row
 
 
