@@ -43,7 +43,8 @@ PRICE_PER_CORE_HOUR = 0.04
 
 
 class PeakMemory:
-    """Samples the peak resident memory (``VmHWM``) of this process's worker processes."""
+    """Samples the peak resident memory (``VmHWM``) of this process's worker processes
+    (its descendants that are pool workers or Ray actors)."""
 
     MARKERS = ("ray::ReplayActor", "multiprocessing.spawn", "multiprocessing.forkserver")
 
@@ -66,17 +67,28 @@ class PeakMemory:
             self._stop.wait(0.2)
 
     def sample(self) -> None:
+        parents: dict[int, int] = {}
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                    parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        me = os.getpid()
+        for pid in parents:
+            ancestor, hops = parents.get(pid), 0
+            while ancestor not in (None, 0, 1, me) and hops < 20:
+                ancestor, hops = parents.get(ancestor), hops + 1
+            if ancestor != me:
+                continue  # only this benchmark's own workers, never another program's
             try:
-                cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ")
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
                 if not any(m.encode() in cmdline for m in self.MARKERS):
                     continue
-                for line in Path(entry.path, "status").read_text().splitlines():
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         kib = int(line.split()[1])
-                        pid = int(entry.name)
                         self.peaks[pid] = max(self.peaks.get(pid, 0), kib * 1024)
             except (OSError, ValueError):
                 continue
