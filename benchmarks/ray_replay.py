@@ -190,7 +190,7 @@ def main() -> None:
         chosen = parts[: max(1, -(-size // per_file))]
         label = f"synthetic {per_file * len(chosen):,}"
         for backend in ("local", "ray"):
-            rows.append(replay(label, lambda c=chosen: Inputs(c), "dialogue_only", None, backend))
+            keep(replay(label, lambda c=chosen: Inputs(c), "dialogue_only", None, backend))
     ray.shutdown()
     read_rate = 0.0
     if parts:
