@@ -50,7 +50,7 @@ def test_json_example_is_a_valid_conversation() -> None:
 
 
 #: Options whose value is a file or folder a command writes, not one it reads.
-OUTPUT_OPTIONS = {"--out", "-o", "--json", "--report", "--plot"}
+OUTPUT_OPTIONS = {"--out", "-o", "--json", "--report", "--plot", "--resume"}
 #: Options whose value is a file or folder a command reads.
 INPUT_OPTIONS = {"--model", "-m", "--data"}
 

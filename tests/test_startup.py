@@ -24,6 +24,8 @@ HEAVY = [
     "escalate.engine.core",
     "escalate.affect.onnx",
     "escalate.stores.sql",
+    "ray",
+    "escalate.replay._ray",
 ]
 
 

@@ -21,7 +21,7 @@ from escalate.errors import EscalateError, InputError
 if TYPE_CHECKING:  # the readers load with the command that reads, not with --help
     from escalate.replay.readers import Format, Record
 
-__all__ = ["ErrorReport", "err", "open_input", "read_records", "user_errors"]
+__all__ = ["ErrorReport", "ReportedInputs", "err", "open_input", "read_records", "user_errors"]
 
 #: Diagnostics go to standard error so that standard output stays machine-readable.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -130,6 +130,45 @@ def read_records(
             yield record
     finally:
         report.finish()
+
+
+class ReportedInputs:
+    """Many files, globs and folders read as one stream (``escalate.replay.Inputs``), each
+    bad record reported as it is read; the size of the input and how much of it has been
+    read pass through, for the progress bar and for resuming.
+
+    Raises
+    ------
+    InputError
+        A name matches no file (at once), or a file cannot be read at all (when reached).
+    """
+
+    def __init__(
+        self, sources: list[str], fmt: Format | None, columns: dict[str, str], label: str
+    ) -> None:
+        from escalate.replay.readers import Inputs
+
+        self._inputs = Inputs(sources, fmt, **columns)
+        self._label = label
+        self.total_bytes = self._inputs.total_bytes
+        self.files = self._inputs.files
+
+    @property
+    def bytes_read(self) -> int:
+        return self._inputs.bytes_read
+
+    def fingerprint(self) -> list[dict[str, Any]]:
+        return self._inputs.fingerprint()
+
+    def __iter__(self) -> Iterator[Record]:
+        report = ErrorReport(self._label)
+        try:
+            for record in self._inputs:
+                if record.error is not None:
+                    report.add(record.error)
+                yield record
+        finally:
+            report.finish()
 
 
 F = TypeVar("F", bound=Callable[..., Any])

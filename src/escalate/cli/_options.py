@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,11 +14,15 @@ if TYPE_CHECKING:  # the readers load with the command that reads, not with --he
     from escalate.replay.readers import Format
 
 __all__ = [
+    "BuildHistoryOption",
+    "ClusterOption",
     "ColumnOption",
     "FormatOption",
     "HistoryOption",
     "NoAffectOption",
     "PolicyOption",
+    "ResumeOption",
+    "backend_options",
     "csv_options",
     "input_format",
 ]
@@ -53,6 +58,49 @@ HistoryOption = Annotated[
         "Default: an empty history, every customer is new.",
     ),
 ]
+
+
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Replay on Ray: 'ray' starts Ray on this machine, 'ray://HOST:PORT' (or "
+        "'ray:auto') joins a running cluster. Needs pip install 'escalate[ray]'.",
+    ),
+]
+ResumeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        help="Write each finished shard's results into this folder; run again with the "
+        "same folder to go on from the last finished shard after a stop.",
+    ),
+]
+BuildHistoryOption = Annotated[
+    bool,
+    typer.Option(
+        "--build-history",
+        help="Record each replayed conversation so later ones of the same customer see it "
+        "(repeat contacts within the archive): partitioned by customer, in time order.",
+    ),
+]
+
+
+def backend_options(cluster: str | None) -> dict[str, Any]:
+    """``--cluster`` as the runner's ``backend`` and ``address``."""
+    if cluster is None:
+        return {}
+    if cluster == "ray":
+        return {"backend": "ray"}
+    if cluster == "ray:auto":
+        return {"backend": "ray", "address": "auto"}
+    if cluster.startswith("ray://") and len(cluster) > len("ray://"):
+        return {"backend": "ray", "address": cluster}
+    err.print(
+        f"[red]error:[/] --cluster must be ray, ray:auto or ray://HOST:PORT, got "
+        f"{escape(cluster)!r}"
+    )
+    raise typer.Exit(2)
 
 
 def csv_options(columns: list[str] | None) -> dict[str, str]:

@@ -24,7 +24,9 @@ def import_command(
     fmt: Annotated[
         str,
         typer.Argument(
-            metavar="FORMAT", help=f"The source's format: {', '.join(FORMAT_NAMES)}.", show_default=False
+            metavar="FORMAT",
+            help=f"The source's format: {', '.join(FORMAT_NAMES)}.",
+            show_default=False,
         ),
     ],
     source: Annotated[

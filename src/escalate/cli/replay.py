@@ -11,13 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import ErrorReport, err, read_records
+from escalate.cli._io import ReportedInputs, err
 from escalate.cli._options import (
+    BuildHistoryOption,
+    ClusterOption,
     ColumnOption,
     FormatOption,
     HistoryOption,
     NoAffectOption,
     PolicyOption,
+    ResumeOption,
+    backend_options,
     csv_options,
     input_format,
 )
@@ -26,14 +30,18 @@ from escalate.errors import AffectModelError, EscalateError, InputError, PolicyE
 if TYPE_CHECKING:  # replay (numpy, the engine) loads when a command runs, not for --help
     from escalate.policy import Policy
     from escalate.policy.schema import Costs
-    from escalate.replay.readers import Format, Record
+    from escalate.replay.readers import Format
     from escalate.replay.runner import ConversationResult
 
 __all__ = ["compare", "replay", "sweep"]
 
 DataArgument = Annotated[
-    Path,
-    typer.Argument(help="Conversations: JSON Lines or CSV (one turn per row), optionally .gz."),
+    list[str],
+    typer.Argument(
+        help="Conversations: JSON Lines or CSV files (one turn per row), optionally .gz; "
+        "several files, glob patterns ('logs/*.jsonl.gz') and folders are read as one input.",
+        show_default=False,
+    ),
 ]
 WorkersOption = Annotated[
     int | None,
@@ -86,15 +94,21 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _records(data: Path, fmt: Format | None, columns: dict[str, str]) -> Any:
-    if not data.is_file():
-        err.print(f"[red]error:[/] cannot read {escape(str(data))}: no such file")
-        raise typer.Exit(2)
+def _records(data: list[str], fmt: Format | None, columns: dict[str, str]) -> Any:
+    """A function that opens the input afresh (files, patterns and folders) each call."""
+    try:
+        ReportedInputs(data, fmt, columns, "skipped")  # fail now on a name that matches nothing
+    except (InputError, TypeError) as exc:
+        raise _fail(exc) from None
 
-    def make() -> Any:
-        return read_records(data, fmt, columns, ErrorReport("skipped"))
+    def make() -> ReportedInputs:
+        return ReportedInputs(data, fmt, columns, "skipped")
 
     return make
+
+
+def _name(data: list[str]) -> str:
+    return Path(data[0]).name if len(data) == 1 else f"{len(data)} inputs"
 
 
 def _print_summary(metrics: dict[str, Any], name: str) -> None:
@@ -151,6 +165,9 @@ def replay(
     missed_cost: MissedCost = None,
     history: HistoryOption = None,
     progress: ProgressOption = None,
+    cluster: ClusterOption = None,
+    resume: ResumeOption = None,
+    build_history: BuildHistoryOption = False,
 ) -> None:
     """Replay stored conversations through a policy and measure deflection and escalation.
 
@@ -167,6 +184,8 @@ def replay(
 
     columns = csv_options(column)
     fmt = input_format(format)
+    if report is not None and build_history:
+        raise _fail(ValueError("--report and --build-history do not go together yet"))
     make = _records(data, fmt, columns)
     try:
         runner = Runner(
@@ -177,15 +196,18 @@ def replay(
             keep_signals=report is not None,
             progress=progress,
             affect_batch=affect_batch,
+            checkpoint=resume,
+            build_history=build_history,
+            **backend_options(cluster),
         )
-    except (PolicyError, AffectModelError, ValueError) as exc:
+    except (PolicyError, AffectModelError, InputError, ValueError) as exc:
         raise _fail(exc) from None
     costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)
     acc = MetricsAccumulator(costs=costs)
     results: list[ConversationResult] = []
-    title = f"Replay of {data.name}: {runner.policy.name}"
+    title = f"Replay of {_name(data)}: {runner.policy.name}"
     explorer = (
-        ExplorerWriter(report, runner.policy, title=f"Conversations of {data.name}: "
+        ExplorerWriter(report, runner.policy, title=f"Conversations of {_name(data)}: "
                        f"{runner.policy.name}")
         if report is not None
         else None
@@ -232,7 +254,7 @@ def replay(
             report,
             title=title,
             sweep=swept,
-            source=str(data),
+            source=" ".join(data),
             scores=_score_calibration(runner.policy, results),
             explorer=explorer.close(),
         )
@@ -272,6 +294,9 @@ def compare(
         int, typer.Option("--limit", min=0, help="Changed conversations to list.")
     ] = 50,
     progress: ProgressOption = None,
+    cluster: ClusterOption = None,
+    resume: ResumeOption = None,
+    build_history: BuildHistoryOption = False,
 ) -> None:
     """Replay two policies on the same data: the conversations that changed, metric deltas.
 
@@ -293,6 +318,9 @@ def compare(
             workers=workers,
             progress=progress,
             affect_batch=affect_batch,
+            checkpoint=resume,
+            build_history=build_history,
+            **backend_options(cluster),
         )
     except (PolicyError, AffectModelError, InputError, ValueError) as exc:
         raise _fail(exc) from None
@@ -370,6 +398,8 @@ def sweep(
     human_cost: HumanCost = None,
     missed_cost: MissedCost = None,
     progress: ProgressOption = None,
+    cluster: ClusterOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Vary one threshold of a rule: deflection, recall and cost at each value.
 
@@ -390,6 +420,8 @@ def sweep(
             keep_signals=True,
             progress=progress,
             affect_batch=affect_batch,
+            checkpoint=resume,
+            **backend_options(cluster),
         )
         results = [r for r in runner.run(make()) if isinstance(r, ConversationResult)]
         costs = _costs(runner.policy.costs, bot_cost, human_cost, missed_cost)

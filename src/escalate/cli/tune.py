@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from escalate.cli._io import ErrorReport, err, read_records
-from escalate.errors import AffectModelError, EscalateError, PolicyError
+from escalate.cli._io import ReportedInputs, err
+from escalate.cli._options import ClusterOption, ResumeOption, backend_options
+from escalate.errors import AffectModelError, EscalateError, InputError, PolicyError
 
 #: Defaults of ``--l2`` and ``--max-features`` (those of :func:`escalate.replay.tune.fit_score`;
 #: kept here so that ``--help`` loads no numpy).
@@ -21,6 +24,7 @@ DEFAULT_MAX_FEATURES = 6
 
 if TYPE_CHECKING:  # fitting (numpy, the engine) loads when the command runs, not for --help
     from escalate.models import Action
+    from escalate.replay.readers import Record
     from escalate.replay.tune import TunedScore
 
 __all__ = ["tune"]
@@ -117,10 +121,11 @@ def _stem(path: Path) -> str:
 
 def tune(
     data: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="Labelled conversations (JSON Lines or CSV); several files: one domain each, "
-            "unless a conversation names its own.",
+            help="Labelled conversations: JSON Lines or CSV files, glob patterns or folders; "
+            "several files: one domain each, unless a conversation names its own.",
+            show_default=False,
         ),
     ],
     policy: Annotated[
@@ -171,10 +176,17 @@ def tune(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes or Ray actors (default 1)."),
+    ] = None,
+    cluster: ClusterOption = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Fit an escalation score to labelled conversations and write a tuned policy.
 
-    Replays DATA through the base policy, fits a calibrated logistic score on the signals
+    Replays DATA through the base policy (in one process by default; --workers, --cluster
+    and --resume as for replay), fits a calibrated logistic score on the signals
     at each user turn (cross-validated by conversation), and writes a policy that keeps
     the base policy's hard rules ahead of one rule on the score. When the conversations
     name two or more domains (their `domain` field, else the file's name when several
@@ -186,21 +198,26 @@ def tune(
         raise _fail("give at most one of --target-rate, --target-recall and --min-cost")
     if action not in ("handoff", "offer_human", "offer_callback"):
         raise _fail(f"--action must be handoff, offer_human or offer_callback; got {action!r}")
-    for path in data:
-        if not path.is_file():
-            raise _fail(f"cannot read {path}: no such file")
-    from escalate.engine import Engine
     from escalate.policy import load_policy
     from escalate.policy.schema import Costs
-    from escalate.replay.features import extract_features
+    from escalate.replay.features import features_from_results
+    from escalate.replay.runner import Runner
     from escalate.replay.tune import TuneError, TuneWarning, fit_score, tuned_policy_text
 
+    backend = backend_options(cluster)
     try:
+        source = _DomainInputs(data)
         base = load_policy(policy, affect=not no_affect)
-        engine = Engine.from_policy(
-            base, affect=None if no_affect else "default", history="memory://"
+        runner = Runner(
+            base,
+            affect=None if no_affect else "default",
+            workers=workers or (None if backend else 1),
+            keep_signals="all",
+            progress=False,
+            checkpoint=resume,
+            **backend,
         )
-    except (PolicyError, AffectModelError) as exc:
+    except (PolicyError, AffectModelError, InputError) as exc:
         raise _fail(str(exc)) from None
     costs: Costs | None = None
     if min_cost:
@@ -215,19 +232,9 @@ def tune(
                 "--min-cost needs costs: give --human-cost and --missed-cost, or a "
                 "policy with a costs: section"
             )
-    conversations = []
-    for path in data:
-        stem = _stem(path) if len(data) > 1 else None
-        for record in read_records(path, None, {}, ErrorReport("skipped")):
-            c = record.conversation
-            if c is None:
-                continue
-            if c.domain is None and stem is not None:
-                c = c.model_copy(update={"domain": stem})
-            conversations.append(c)
     start = time.perf_counter()
     try:
-        features = extract_features(conversations, engine)
+        features = features_from_results(runner.run(source), base)
     except EscalateError as exc:
         raise _fail(str(exc)) from None
     feature_seconds = time.perf_counter() - start
@@ -269,6 +276,23 @@ def tune(
             "bias": tuned.spec.bias,
         }
         json_out.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
+class _DomainInputs(ReportedInputs):
+    """The inputs, each conversation without a ``domain`` given its file's name when
+    there are several files (``shop.jsonl.gz`` -> ``shop``)."""
+
+    def __init__(self, sources: list[str]) -> None:
+        super().__init__(sources, None, {}, "skipped")
+
+    def __iter__(self) -> Iterator[Record]:
+        several = len(self.files) > 1
+        for record in super().__iter__():
+            c = record.conversation
+            if several and c is not None and c.domain is None and record.source is not None:
+                named = c.model_copy(update={"domain": _stem(Path(record.source))})
+                record = replace(record, conversation=named)
+            yield record
 
 
 def _action(value: str) -> Action:

@@ -1,7 +1,8 @@
 """Replay: the engine driven over stored conversations, then metrics against labels.
 
-``open_conversations`` reads JSON Lines or CSV (gzip or not); :class:`Runner` replays them
-through a policy on every core; :func:`compute_metrics` measures deflection, escalation,
+``open_conversations`` reads JSON Lines or CSV (gzip or not), :class:`Inputs` many such
+files, globs and folders as one stream; :class:`Runner` replays them through a policy on
+every core or on a Ray cluster; :func:`compute_metrics` measures deflection, escalation,
 accuracy against labels, timing and cost; :func:`compare` and :func:`sweep` put policies
 and thresholds side by side; :func:`write_report` writes the HTML report.
 """
@@ -16,7 +17,9 @@ from escalate.replay.metrics import (
 )
 from escalate.replay.readers import (
     CsvOptions,
+    Inputs,
     Record,
+    expand_inputs,
     iter_csv,
     iter_jsonl,
     open_conversations,
@@ -37,6 +40,7 @@ __all__ = [
     "Comparison",
     "ConversationResult",
     "CsvOptions",
+    "Inputs",
     "MetricsAccumulator",
     "Record",
     "Runner",
@@ -47,6 +51,7 @@ __all__ = [
     "compare",
     "compute_metrics",
     "escalation_score",
+    "expand_inputs",
     "gt_score",
     "iter_csv",
     "iter_jsonl",

@@ -129,7 +129,9 @@ def compare(
     costs:
         A cost model for both; by default each policy's own ``costs``.
     **runner_options:
-        Passed to :class:`~escalate.replay.runner.Runner` (``affect``, ``workers``...).
+        Passed to :class:`~escalate.replay.runner.Runner` (``affect``, ``workers``,
+        ``backend``...); a ``checkpoint`` folder keeps policy A's shards in ``a/`` and
+        B's in ``b/``.
 
     Examples
     --------
@@ -141,8 +143,10 @@ def compare(
     >>> [(x.id, x.a["escalated"], x.b["escalated"]) for x in result.changes]
     [('c', True, False)]
     """
-    runner_a = Runner(policy_a, **runner_options)
-    runner_b = Runner(policy_b, **runner_options)
+    checkpoint = runner_options.pop("checkpoint", None)
+    folder = Path(checkpoint) if checkpoint is not None else None
+    runner_a = Runner(policy_a, checkpoint=folder / "a" if folder else None, **runner_options)
+    runner_b = Runner(policy_b, checkpoint=folder / "b" if folder else None, **runner_options)
     acc_a = MetricsAccumulator(costs=costs or runner_a.policy.costs)
     acc_b = MetricsAccumulator(costs=costs or runner_b.policy.costs)
     changes: list[Change] = []

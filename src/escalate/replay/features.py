@@ -22,9 +22,11 @@ import numpy as np
 
 from escalate.engine import Engine
 from escalate.models import Conversation
-from escalate.replay.runner import escalation_score
+from escalate.policy import Policy
+from escalate.replay.readers import Record
+from escalate.replay.runner import ConversationResult, escalation_score
 
-__all__ = ["TurnFeatures", "extract_features"]
+__all__ = ["TurnFeatures", "extract_features", "features_from_results"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,77 @@ def extract_features(
             user_turn.append(u)
             score = escalation_score(policy, signals, "user")
             base_score.append(np.nan if score is None else score)
+    return _matrix(
+        rows, conv_index, user_turn, ids, labels, label_turns, domains, base_score, escalated
+    )
+
+
+def features_from_results(
+    results: Iterable[ConversationResult | Record], policy: Policy | None = None
+) -> TurnFeatures:
+    """The features of a replay that kept every signal (``Runner(keep_signals="all")``).
+
+    The same matrix as :func:`extract_features` over the same conversations, so that
+    ``escalate tune`` can replay on a process pool or a Ray cluster: a row per user turn
+    of each labelled conversation, in the order given. ``policy`` (the replayed one)
+    gives the base policy's escalation score at each user turn; without it the score is
+    unknown.
+
+    Examples
+    --------
+    >>> from escalate.models import Turn
+    >>> from escalate.replay.runner import Runner
+    >>> c = Conversation(id="c1", turns=[Turn(role="user", text="hi"),
+    ...     Turn(role="bot", event="fallback"), Turn(role="user", text="hello?")],
+    ...     label={"escalate": True, "turn": 2})
+    >>> runner = Runner("dialogue_only", affect=None, workers=1, keep_signals="all")
+    >>> f = features_from_results(runner.run([c]))
+    >>> f.values.shape[0], f.column("dialogue.fallbacks").tolist(), f.label_turn.tolist()
+    (2, [0.0, 1.0], [1])
+    """
+    rows: list[dict[str, float | None]] = []
+    conv_index: list[int] = []
+    user_turn: list[int] = []
+    base_score: list[float] = []
+    ids: list[str] = []
+    labels: list[bool] = []
+    label_turns: list[int] = []
+    domains: list[str | None] = []
+    escalated: list[bool] = []
+    for result in results:
+        if not isinstance(result, ConversationResult) or result.label is None:
+            continue
+        k = len(ids)
+        ids.append(result.id)
+        labels.append(bool(result.label.escalate))
+        label_turns.append(result.label_user_turn if result.label_user_turn is not None else -1)
+        domains.append(result.domain)
+        escalated.append(result.escalated)
+        for u, decision in enumerate(d for d in result.decisions if d.role == "user"):
+            if decision.signals is None:
+                raise ValueError("the replay kept no signals: use Runner(keep_signals='all')")
+            signals = dict(decision.signals)
+            rows.append(signals)
+            conv_index.append(k)
+            user_turn.append(u)
+            score = escalation_score(policy, signals, "user") if policy is not None else None
+            base_score.append(np.nan if score is None else score)
+    return _matrix(
+        rows, conv_index, user_turn, ids, labels, label_turns, domains, base_score, escalated
+    )
+
+
+def _matrix(
+    rows: list[dict[str, float | None]],
+    conv_index: list[int],
+    user_turn: list[int],
+    ids: list[str],
+    labels: list[bool],
+    label_turns: list[int],
+    domains: list[str | None],
+    base_score: list[float],
+    escalated: list[bool],
+) -> TurnFeatures:
     names = sorted({n for r in rows for n in r})
     values = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
     column = {n: j for j, n in enumerate(names)}

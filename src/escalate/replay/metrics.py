@@ -208,6 +208,12 @@ class MetricsAccumulator:
     Memory grows with two floats per conversation (label and score, for ROC-AUC) and a
     counter per distinct value otherwise.
 
+    Accumulators merge exactly (:meth:`merge`): every figure is a count, a counter of
+    values or the list of (label, score) pairs, so the metrics of a replay cut into
+    shards, replayed anywhere and merged in any order equal those of one pass, to the
+    last bit (the exact rank-based ROC-AUC included; GT-T sums are taken with
+    :func:`math.fsum` over counted values).
+
     Parameters
     ----------
     costs:
@@ -242,7 +248,7 @@ class MetricsAccumulator:
         self.tp = self.fp = self.fn = self.tn = 0
         self.delta_user_turns: Counter[int] = Counter()
         self.delta_turns: Counter[int] = Counter()
-        self.gt_sums = dict.fromkeys(GT_TOLERANCES, 0.0)
+        self.gt_values: dict[str, Counter[float]] = {k: Counter() for k in GT_TOLERANCES}
         self.gt_count = 0
         self.gt_positive_with_turn = 0
 
@@ -292,13 +298,54 @@ class MetricsAccumulator:
         for key, tolerance in GT_TOLERANCES.items():
             value = gt_score(positive, golden, predicted, tolerance, self.gt_lambda)
             assert value is not None
-            self.gt_sums[key] += value
+            self.gt_values[key][value] += 1
 
     def update(self, results: Iterable[ConversationResult]) -> MetricsAccumulator:
         """Add many conversations; returns ``self``."""
         for result in results:
             self.add(result)
         return self
+
+    def merge(self, other: MetricsAccumulator) -> MetricsAccumulator:
+        """Add what ``other`` counted (another shard of the same replay); returns ``self``.
+
+        Examples
+        --------
+        >>> from escalate.replay.runner import ConversationResult, TurnOutcome
+        >>> a, b = MetricsAccumulator(), MetricsAccumulator()
+        >>> a.add(ConversationResult("c1", 1, 2, (TurnOutcome(0, "handoff", rule="r"),)))
+        >>> b.add(ConversationResult("c2", 2, 2, (TurnOutcome(0, "continue"),)))
+        >>> a.merge(b).result()["escalation_rate"]
+        0.5
+        """
+        if other.gt_lambda != self.gt_lambda:
+            raise ValueError(f"cannot merge gt_lambda {other.gt_lambda} into {self.gt_lambda}")
+        for name in (
+            "conversations",
+            "rejected",
+            "turns",
+            "user_turns",
+            "escalated",
+            "tp",
+            "fp",
+            "fn",
+            "tn",
+            "gt_count",
+            "gt_positive_with_turn",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for counter in ("first_action", "rules_first", "rules_all"):
+            getattr(self, counter).update(getattr(other, counter))
+        self.delta_user_turns.update(other.delta_user_turns)
+        self.delta_turns.update(other.delta_turns)
+        for key, values in other.gt_values.items():
+            self.gt_values[key].update(values)
+        self.labels.extend(other.labels)
+        self.scores.extend(other.scores)
+        return self
+
+    def _gt_sum(self, key: str) -> float:
+        return math.fsum(value * count for value, count in sorted(self.gt_values[key].items()))
 
     def result(self) -> dict[str, Any]:
         """The metrics as a JSON-ready mapping (see the module notes for definitions)."""
@@ -314,8 +361,8 @@ class MetricsAccumulator:
             "escalation_rate": rate,
             "deflection_rate": None if rate is None else 1.0 - rate,
             "first_action": dict(sorted(self.first_action.items())),
-            "rules_first": dict(self.rules_first.most_common()),
-            "rules_all": dict(self.rules_all.most_common()),
+            "rules_first": _by_count(self.rules_first),
+            "rules_all": _by_count(self.rules_all),
             "labelled": len(self.labels),
         }
         if self.labels:
@@ -331,7 +378,7 @@ class MetricsAccumulator:
                     "f1": f1,
                     "roc_auc": roc_auc(self.labels, self.scores),
                     **{
-                        key: (self.gt_sums[key] / self.gt_count if gt_ok else None)
+                        key: (self._gt_sum(key) / self.gt_count if gt_ok else None)
                         for key in GT_TOLERANCES
                     },
                     "gt_conversations": self.gt_count if gt_ok else 0,
@@ -361,6 +408,11 @@ class MetricsAccumulator:
                 "cost_per_1000": 1000.0 * total / n,
             }
         return out
+
+
+def _by_count(counter: Counter[str]) -> dict[str, int]:
+    """Most frequent first, ties by name: the same mapping whatever the order of adding."""
+    return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _timing(by_user_turn: Counter[int], by_turn: Counter[int]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -48,7 +48,9 @@ from escalate.models import Conversation
 __all__ = [
     "CsvOptions",
     "Format",
+    "Inputs",
     "Record",
+    "expand_inputs",
     "iter_csv",
     "iter_jsonl",
     "open_conversations",
@@ -89,6 +91,7 @@ class Record:
     line: int
     conversation: Conversation | None = None
     error: InputError | None = None
+    source: str | None = None
 
 
 def validation_message(exc: ValidationError) -> tuple[str, str]:
@@ -682,3 +685,165 @@ def _read(
         )
     except _LineTooLong as exc:  # in CSV, where rows may span lines: reading stops there
         yield Record(exc.line or line + 1, error=exc)
+
+
+# ---------------------------------------------------------------------------------------
+# Sharded inputs: many files, globs and folders read as one stream
+# ---------------------------------------------------------------------------------------
+
+#: Names read from a folder: JSON Lines and CSV, gzip-compressed or not.
+_INPUT_SUFFIXES = _JSONL_SUFFIXES | _CSV_SUFFIXES
+
+
+def _readable_name(path: Path) -> bool:
+    name, _ = _strip_gz(path)
+    return name.suffix.lower() in _INPUT_SUFFIXES
+
+
+def expand_inputs(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The files named by ``inputs``: files, glob patterns and folders, in a stable order.
+
+    A folder stands for every ``.jsonl``, ``.ndjson``, ``.json``, ``.csv`` and ``.tsv``
+    file under it (``.gz`` too), recursively, sorted by path; a pattern (``*``, ``?``,
+    ``[``) for the files it matches, sorted; a file for itself. Each file is listed once,
+    at its first mention.
+
+    Raises
+    ------
+    InputError
+        A name matches nothing, or a folder holds no conversations file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.jsonl", "a.csv.gz", "notes.txt"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [p.name for p in expand_inputs(folder)]
+    ['a.csv.gz', 'b.jsonl']
+    """
+    items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for item in items:
+        path = Path(item)
+        text = str(item)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and _readable_name(p))
+            if not matches:
+                raise InputError(f"cannot read {text}: the folder holds no .jsonl or .csv file")
+        elif path.is_file():
+            matches = [path]
+        elif any(ch in text for ch in "*?["):
+            anchor = Path(path.anchor) if path.is_absolute() else Path()
+            pattern = str(path.relative_to(anchor)) if path.is_absolute() else text
+            matches = sorted(p for p in anchor.glob(pattern) if p.is_file())
+            if not matches:
+                raise InputError(f"cannot read {text}: the pattern matches no file")
+        else:
+            raise InputError(f"cannot read {text}: no such file or folder")
+        for match in matches:
+            key = match.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(match)
+    return found
+
+
+class _Counting(io.RawIOBase):
+    """A file read through, counting the bytes read (compressed bytes, for gzip)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+class Inputs:
+    """Conversations of many files read as one stream, file after file.
+
+    Parameters
+    ----------
+    inputs:
+        Files, glob patterns and folders (see :func:`expand_inputs`).
+    format:
+        ``"jsonl"`` or ``"csv"`` for every file; guessed per file when ``None``.
+    **csv_options:
+        As for :func:`open_conversations`.
+
+    Iterating yields every :class:`Record` of every file, each with its ``source`` (the
+    file) and its line within that file; an unreadable file (binary, not gzip although
+    named so) raises :class:`~escalate.errors.InputError` when reading reaches it.
+    ``total_bytes`` is the size of the input on disk and ``bytes_read`` how much of it
+    has been read so far, so that progress can be shown against a known total.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> line = '{{"id": "{}", "turns": [{{"role": "user", "text": "hi"}}]}}\\n'
+    >>> _ = (folder / "1.jsonl").write_text(line.format("a") + line.format("b"))
+    >>> _ = (folder / "2.jsonl").write_text(line.format("c"))
+    >>> source = Inputs(folder)
+    >>> [(r.conversation.id, r.line, pathlib.Path(r.source).name) for r in source]
+    [('a', 1, '1.jsonl'), ('b', 2, '1.jsonl'), ('c', 1, '2.jsonl')]
+    >>> source.bytes_read == source.total_bytes
+    True
+    """
+
+    def __init__(
+        self,
+        inputs: str | Path | Iterable[str | Path],
+        format: Format | None = None,
+        **csv_options: Any,
+    ) -> None:
+        self.files = expand_inputs(inputs)
+        self.format = format
+        self.csv_options = csv_options
+        CsvOptions.from_kwargs(**csv_options)  # fail now on a bad option
+        self.total_bytes = sum(p.stat().st_size for p in self.files)
+        self._done = 0
+        self._current: _Counting | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the input read so far."""
+        return self._done + (self._current.count if self._current is not None else 0)
+
+    def fingerprint(self) -> list[dict[str, Any]]:
+        """Each file's path, size and modification time (what a resumed run checks)."""
+        return [
+            {"path": str(p.resolve()), "size": p.stat().st_size, "mtime": p.stat().st_mtime_ns}
+            for p in self.files
+        ]
+
+    def __iter__(self) -> Iterator[Record]:
+        self._done = 0
+        for path in self.files:
+            source = str(path)
+            try:
+                raw = open(path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            with raw:
+                counting = _Counting(raw)
+                self._current = counting
+                stream = io.BufferedReader(counting, buffer_size=8 * SNIFF_BYTES)
+                try:
+                    for record in _read(stream, path, source, self.format, _options(self)):
+                        yield Record(record.line, record.conversation, record.error, source)
+                finally:
+                    self._current = None
+                    self._done += path.stat().st_size
+
+
+def _options(inputs: Inputs) -> CsvOptions:
+    return CsvOptions.from_kwargs(**inputs.csv_options)

@@ -417,8 +417,5 @@ class DialogueAnalyzer:
             "dialogue.human_requests": float(state.human_requests),
             "dialogue.elapsed_seconds": elapsed,
             "dialogue.gap_seconds": state.gap_seconds,
-            **{
-                COUNTER_PREFIX + name: float(state.counts.get(name, 0))
-                for name in self._counters
-            },
+            **{COUNTER_PREFIX + name: float(state.counts.get(name, 0)) for name in self._counters},
         }
