@@ -61,6 +61,8 @@ class KeywordAffect:
             },
             emotions=emotions,
             human_request=0.95 if any(w in text for w in HUMAN_WORDS) else 0.02,
+            dissatisfaction=0.9 if angry else 0.02,
+            distress=0.9 if scared else 0.02,
         )
 
 

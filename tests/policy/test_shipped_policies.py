@@ -61,7 +61,7 @@ def test_retail_keeps_shop_hours() -> None:
 
 def test_financial_services_puts_distress_first_around_the_clock() -> None:
     policy = load_policy("financial_services")
-    match = policy.evaluate({"mood.distress": 0.8, "dialogue.consecutive_fallbacks": 3})
+    match = policy.evaluate({"distress": 0.8, "dialogue.consecutive_fallbacks": 3})
     assert match is not None
     assert (match.rule, match.action, match.priority, match.queue) == (
         "acute-distress",
@@ -72,7 +72,7 @@ def test_financial_services_puts_distress_first_around_the_clock() -> None:
     bh = policy.guards.business_hours
     assert bh is not None and not bh.applies_to("urgent")  # never made to wait
     assert policy.on_error == "handoff"
-    streak = policy.evaluate({"trajectory.negative.streak": 3})
+    streak = policy.evaluate({"trajectory.dissatisfaction.mean_recent": 0.4})
     assert streak is not None and streak.queue == "priority-support"
 
 
@@ -81,7 +81,7 @@ def test_default_policy_scenarios() -> None:
     stuck = policy.evaluate({"dialogue.consecutive_fallbacks": 2})
     assert stuck is not None and (stuck.rule, stuck.action) == ("bot-stuck", "offer_human")
     happy = policy.evaluate(
-        {"mood.gratitude": 0.9, "sentiment.positive": 0.9, "dialogue.consecutive_fallbacks": 0,
+        {"mood.gratitude": 0.9, "dissatisfaction": 0.05, "dialogue.consecutive_fallbacks": 0,
          "dialogue.user_turns": 30}
     )  # fmt: skip
     assert happy is not None and happy.action == "continue"

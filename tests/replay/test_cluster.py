@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
     """A small local Ray cluster, started once for these tests."""
-    import cloudpickle
     import tests.replay.dying as dying
+    from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(dying)  # the actors need not import the tests
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
