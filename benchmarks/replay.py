@@ -82,7 +82,18 @@ def policy_digest(path: Path) -> str:
     import yaml
 
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(_plain(data), sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
+def _plain(data: Any) -> Any:
+    """YAML data with every mapping key as text (YAML 1.1 reads a bare ``on`` as true)."""
+    if isinstance(data, dict):
+        return {str(k): _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
 
 
 def model_digest(folder: Path) -> str:
@@ -424,7 +435,7 @@ def main() -> None:
         }
         POLICY_FIGURES.parent.mkdir(parents=True, exist_ok=True)
         POLICY_FIGURES.write_text(
-            json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8"
         )
 
 
