@@ -751,17 +751,23 @@ class Runner:
         in_flight = self.workers * 2
         pending: deque[tuple[_Work, Future[list[ConversationResult | Record]]]] = deque()
         source = iter(works)
+        #: Shards taken from ``source`` but not submitted to a live pool, in order: those
+        #: lost with a broken pool (the submitted ones first), then one whose submission
+        #: found the pool already broken.
+        todo: deque[_Work] = deque()
         failures = 0
         while True:
             with ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_init_worker, initargs=(self._spec,)
             ) as pool:
                 try:
-                    for work, _ in list(pending):  # shards lost with the last pool
-                        pending.append((work, pool.submit(_run_work_in_worker, work)))
-                        pending.popleft()
+                    while todo:
+                        pending.append((todo[0], pool.submit(_run_work_in_worker, todo[0])))
+                        todo.popleft()
                     for work in source:
+                        todo.append(work)
                         pending.append((work, pool.submit(_run_work_in_worker, work)))
+                        todo.pop()
                         while len(pending) >= in_flight:
                             yield pending[0][1].result()
                             pending.popleft()
@@ -774,6 +780,8 @@ class Runner:
                     self.retries += 1
                     if failures > MAX_RETRIES:
                         raise
+                    todo = deque([*(work for work, _ in pending), *todo])
+                    pending.clear()
                     continue
 
 
