@@ -13,7 +13,7 @@ leave-one-domain-out tuning compares a learned score against. It saves to and lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -214,33 +214,21 @@ def extract_features(
     at each user turn and whether it escalated the conversation.
     """
     labelled = (c for c in conversations if c.label is not None)
-    policy = engine.policy
-    rows: list[dict[str, float | None]] = []
-    conv_index: list[int] = []
-    user_turn: list[int] = []
-    base_score: list[float] = []
-    ids: list[str] = []
-    labels: list[bool] = []
-    label_turns: list[int] = []
-    domains: list[str | None] = []
-    escalated: list[bool] = []
+    table = _Table(engine.policy)
     for conversation, decisions in engine.decide_many(labelled, batch_size=batch_size):
-        k = len(ids)
-        ids.append(conversation.id)
-        labels.append(bool(conversation.label is not None and conversation.label.escalate))
-        label_turns.append(_label_user_turn(conversation))
-        domains.append(conversation.domain)
-        escalated.append(any(d.escalates for d in decisions))
-        for u, decision in enumerate(d for d in decisions if d.role == "user"):
-            signals = decision.signals.as_mapping() if decision.signals is not None else {}
-            rows.append(dict(signals))
-            conv_index.append(k)
-            user_turn.append(u)
-            score = escalation_score(policy, signals, "user")
-            base_score.append(np.nan if score is None else score)
-    return _matrix(
-        rows, conv_index, user_turn, ids, labels, label_turns, domains, base_score, escalated
-    )
+        table.add(
+            conversation.id,
+            bool(conversation.label is not None and conversation.label.escalate),
+            _label_user_turn(conversation),
+            conversation.domain,
+            any(d.escalates for d in decisions),
+            (
+                dict(d.signals.as_mapping()) if d.signals is not None else {}
+                for d in decisions
+                if d.role == "user"
+            ),
+        )
+    return table.features()
 
 
 def features_from_results(
@@ -266,65 +254,85 @@ def features_from_results(
     >>> f.values.shape[0], f.column("dialogue.fallbacks").tolist(), f.label_turn.tolist()
     (2, [0.0, 1.0], [1])
     """
-    rows: list[dict[str, float | None]] = []
-    conv_index: list[int] = []
-    user_turn: list[int] = []
-    base_score: list[float] = []
-    ids: list[str] = []
-    labels: list[bool] = []
-    label_turns: list[int] = []
-    domains: list[str | None] = []
-    escalated: list[bool] = []
+    table = _Table(policy)
     for result in results:
         if not isinstance(result, ConversationResult) or result.label is None:
             continue
-        k = len(ids)
-        ids.append(result.id)
-        labels.append(bool(result.label.escalate))
-        label_turns.append(result.label_user_turn if result.label_user_turn is not None else -1)
-        domains.append(result.domain)
-        escalated.append(result.escalated)
-        for u, decision in enumerate(d for d in result.decisions if d.role == "user"):
-            if decision.signals is None:
-                raise ValueError("the replay kept no signals: use Runner(keep_signals='all')")
-            signals = dict(decision.signals)
-            rows.append(signals)
-            conv_index.append(k)
-            user_turn.append(u)
-            score = escalation_score(policy, signals, "user") if policy is not None else None
-            base_score.append(np.nan if score is None else score)
-    return _matrix(
-        rows, conv_index, user_turn, ids, labels, label_turns, domains, base_score, escalated
-    )
+        table.add(
+            result.id,
+            bool(result.label.escalate),
+            result.label_user_turn if result.label_user_turn is not None else -1,
+            result.domain,
+            result.escalated,
+            (_kept_signals(d.signals) for d in result.decisions if d.role == "user"),
+        )
+    return table.features()
 
 
-def _matrix(
-    rows: list[dict[str, float | None]],
-    conv_index: list[int],
-    user_turn: list[int],
-    ids: list[str],
-    labels: list[bool],
-    label_turns: list[int],
-    domains: list[str | None],
-    base_score: list[float],
-    escalated: list[bool],
-) -> TurnFeatures:
-    names = sorted({n for r in rows for n in r})
-    values = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
-    column = {n: j for j, n in enumerate(names)}
-    for i, r in enumerate(rows):
-        for n, v in r.items():
-            if v is not None:
-                values[i, column[n]] = float(v)
-    return TurnFeatures(
-        names=tuple(names),
-        values=values,
-        conversation=np.asarray(conv_index, dtype=np.int64),
-        user_turn=np.asarray(user_turn, dtype=np.int64),
-        ids=tuple(ids),
-        labels=np.asarray(labels, dtype=bool),
-        label_turn=np.asarray(label_turns, dtype=np.int64),
-        domains=tuple(domains) if any(d is not None for d in domains) else (),
-        base_score=np.asarray(base_score, dtype=np.float64),
-        base_escalated=np.asarray(escalated, dtype=bool),
-    )
+def _kept_signals(signals: Mapping[str, float | None] | None) -> dict[str, float | None]:
+    if signals is None:
+        raise ValueError("the replay kept no signals: use Runner(keep_signals='all')")
+    return dict(signals)
+
+
+class _Table:
+    """The rows of :class:`TurnFeatures`, a conversation at a time: one row per user turn,
+    with the base policy's escalation score there (unknown without a policy)."""
+
+    def __init__(self, policy: Policy | None) -> None:
+        self.policy = policy
+        self.rows: list[dict[str, float | None]] = []
+        self.conversation: list[int] = []
+        self.user_turn: list[int] = []
+        self.base_score: list[float] = []
+        self.ids: list[str] = []
+        self.labels: list[bool] = []
+        self.label_turns: list[int] = []
+        self.domains: list[str | None] = []
+        self.escalated: list[bool] = []
+
+    def add(
+        self,
+        id: str,
+        label: bool,
+        label_turn: int,
+        domain: str | None,
+        escalated: bool,
+        user_turns: Iterable[dict[str, float | None]],
+    ) -> None:
+        k = len(self.ids)
+        self.ids.append(id)
+        self.labels.append(label)
+        self.label_turns.append(label_turn)
+        self.domains.append(domain)
+        self.escalated.append(escalated)
+        for u, signals in enumerate(user_turns):
+            self.rows.append(signals)
+            self.conversation.append(k)
+            self.user_turn.append(u)
+            score = (
+                escalation_score(self.policy, signals, "user") if self.policy is not None else None
+            )
+            self.base_score.append(np.nan if score is None else score)
+
+    def features(self) -> TurnFeatures:
+        rows = self.rows
+        names = sorted({n for r in rows for n in r})
+        values = np.full((len(rows), len(names)), np.nan, dtype=np.float64)
+        column = {n: j for j, n in enumerate(names)}
+        for i, r in enumerate(rows):
+            for n, v in r.items():
+                if v is not None:
+                    values[i, column[n]] = float(v)
+        return TurnFeatures(
+            names=tuple(names),
+            values=values,
+            conversation=np.asarray(self.conversation, dtype=np.int64),
+            user_turn=np.asarray(self.user_turn, dtype=np.int64),
+            ids=tuple(self.ids),
+            labels=np.asarray(self.labels, dtype=bool),
+            label_turn=np.asarray(self.label_turns, dtype=np.int64),
+            domains=tuple(self.domains) if any(d is not None for d in self.domains) else (),
+            base_score=np.asarray(self.base_score, dtype=np.float64),
+            base_escalated=np.asarray(self.escalated, dtype=bool),
+        )
