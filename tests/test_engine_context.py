@@ -15,6 +15,7 @@ from escalate.affect.base import EMOTION_LABELS, AffectScores, MessageContext
 from escalate.errors import PolicyError
 from escalate.models import Conversation, Turn
 from escalate.policy import parse_policy
+from escalate.stores.session import MemorySessionStore
 
 
 class ContextRecorder:
@@ -128,6 +129,97 @@ def test_replay_reads_the_contexts_a_live_session_read(pairs: list[tuple[str, st
     # only customer messages with text are scored
     scored = [t.text for t in conversation.turns if t.role == "user" and t.has_text]
     assert [text for text, _ in replay_model.seen] == scored
+
+
+class EncodingRecorder(ContextRecorder):
+    """A context model that hands out encodings and records what it had to encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def predict_encoded(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> tuple[list[AffectScores], list[bytes | None]]:
+        with self._lock:
+            for c in contexts:
+                if c is not None:
+                    self.encoded.extend(
+                        t
+                        for t, e in ((c.bot, c.bot_encoding), (c.user, c.user_encoding))
+                        if t and e != t.encode()
+                    )
+        return self.predict_in_context(texts, contexts), self.encode(texts)
+
+    def encode(self, texts: Sequence[str]) -> list[bytes | None]:
+        with self._lock:
+            self.encoded.extend(texts)
+        return [t.encode() for t in texts]
+
+
+def on_store(model: EncodingRecorder, store: MemorySessionStore) -> escalate.Engine:
+    return escalate.Engine(parse_policy(POLICY, affect=True), affect=model, sessions=store)
+
+
+def test_a_customer_turn_encodes_only_its_own_message() -> None:
+    model, store = EncodingRecorder(), MemorySessionStore()
+    session = on_store(model, store).session("a")
+    session.observe(Turn(role="user", text="Where is my refund?"))
+    session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    model.encoded.clear()
+    assert session.observe(Turn(role="user", text="It's been four months.")).action == (
+        "offer_human"
+    )
+    assert model.encoded == ["It's been four months."]  # its context came from the state
+    state = session.state()
+    assert state is not None and len(state.encodings) == 2  # the latest bot and user only
+    # a second engine on the same store (another worker) reads the encodings too
+    second = EncodingRecorder()
+    on_store(second, store).session("a").observe(Turn(role="user", text="Still nothing."))
+    assert second.encoded == ["Still nothing."]
+
+
+def test_an_encoding_the_model_cannot_read_is_encoded_again() -> None:
+    model, store = EncodingRecorder(), MemorySessionStore()
+    session = on_store(model, store).session("a")
+    session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    state = session.state()
+    assert state is not None and len(state.encodings) == 1
+    broken = state.model_copy(update={"encodings": dict.fromkeys(state.encodings, "not base64!")})
+    store.save(broken)
+    model.encoded.clear()
+    assert session.observe(Turn(role="user", text="It's been months.")).action == "offer_human"
+    assert model.encoded == ["Refunds take 5-7 days.", "It's been months."]
+
+
+def test_shipped_model_scores_alike_from_kept_encodings_and_afresh() -> None:
+    from escalate.affect import OnnxAffectModel
+
+    turns = [
+        Turn(role="user", text="Where is my refund?"),
+        Turn(role="bot", text="Refunds take 5-7 days."),
+        Turn(role="user", text="It's been four months."),
+        Turn(role="bot", text="Is there anything else I can help with?"),
+        Turn(role="user", text="Put me through to a person."),
+    ]
+    live = escalate.Engine.from_policy(
+        "default", affect=OnnxAffectModel.default(cache_size=0), history="memory://"
+    ).session("c")
+    for turn in turns:
+        live.observe(turn)
+    state = live.state()
+    assert state is not None and len(state.encodings) == 2
+    fresh = OnnxAffectModel.default(cache_size=0).predict_in_context(
+        [t.text or "" for t in turns if t.role == "user"],
+        [
+            MessageContext(),
+            MessageContext(bot="Refunds take 5-7 days.", user="Where is my refund?"),
+            MessageContext(
+                bot="Is there anything else I can help with?", user="It's been four months."
+            ),
+        ],
+    )
+    assert list(state.user_affect) == fresh
 
 
 def test_an_empty_message_is_kept_but_not_scored() -> None:

@@ -15,7 +15,7 @@ bot's previous message and the customer's previous message (a :class:`MessageCon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,7 @@ __all__ = [
     "AffectModel",
     "AffectScores",
     "ContextualAffectModel",
+    "EncodingAffectModel",
     "MessageContext",
     "affect_signals",
 ]
@@ -87,10 +88,17 @@ class MessageContext:
     --------
     >>> MessageContext(bot="Refunds take 5-7 days.").user is None
     True
+
+    ``bot_encoding`` and ``user_encoding`` are what an :class:`EncodingAffectModel` made
+    of those messages when it met them (opaque bytes, kept in the conversation's state),
+    so that it need not encode them again; two contexts with the same messages are equal
+    whether or not they carry encodings.
     """
 
     bot: str | None = None
     user: str | None = None
+    bot_encoding: bytes | None = field(default=None, compare=False, repr=False)
+    user_encoding: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable
@@ -118,6 +126,26 @@ class ContextualAffectModel(AffectModel, Protocol):
     ) -> list[AffectScores]: ...
 
     def prepare(self, texts: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class EncodingAffectModel(ContextualAffectModel, Protocol):
+    """A context model whose encoding of a message can be kept and handed back.
+
+    ``predict_encoded`` scores like ``predict_in_context`` and also returns each message's
+    encoding; ``encode`` encodes messages without scoring them (the bot's, as they are
+    sent). The engine keeps the encodings of the latest bot and customer messages in the
+    conversation's state and passes them back in :class:`MessageContext`, so a customer
+    turn costs one encoder call, on whichever worker it lands, cache or no cache. An
+    encoding is ``None`` where the model has none to give; one the model cannot read
+    back (another model's) must be ignored and the message encoded again.
+    """
+
+    def predict_encoded(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> tuple[list[AffectScores], list[bytes | None]]: ...
+
+    def encode(self, texts: Sequence[str]) -> list[bytes | None]: ...
 
 
 def affect_signals(scores: AffectScores) -> dict[str, float | None]:

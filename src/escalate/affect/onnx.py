@@ -228,6 +228,10 @@ class OnnxAffectModel:
                 f"{self.path / 'model.onnx'} lacks the outputs {', '.join(missing)}"
             )
         self.has_embeddings = _EMBEDDING in names
+        self._context_dim: int | None = None
+        if self._context is not None:
+            (dim,) = [i.shape[-1] for i in self._context.get_inputs() if i.name == "embedding"]
+            self._context_dim = int(dim) if isinstance(dim, int) else None
         self._outputs = [n for n in (*_MESSAGE_OUTPUTS, _LEGACY_HUMAN, _EMBEDDING) if n in names]
 
     # ------------------------------------------------------------------ constructors
@@ -269,7 +273,28 @@ class OnnxAffectModel:
         self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
     ) -> list[AffectScores]:
         """Score each of ``texts`` with what came before it (``contexts[i]``, or ``None``)."""
-        arrays = self.predict_arrays(texts, contexts)
+        return self._scores(self.predict_arrays(texts, contexts))
+
+    def predict_encoded(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> tuple[list[AffectScores], list[bytes | None]]:
+        """:meth:`predict_in_context`, and each text's encoding to hand back later in a
+        :class:`~escalate.affect.base.MessageContext` (``None`` for a model without a
+        context head)."""
+        texts = _checked(texts)
+        arrays, encoded = self._arrays(texts, contexts)
+        return self._scores(arrays), [_packed(encoded[t]) for t in texts]
+
+    def encode(self, texts: Sequence[str]) -> list[bytes | None]:
+        """The encodings of ``texts`` (the bot's messages, as they are sent), to hand back
+        in a :class:`~escalate.affect.base.MessageContext`; ``None`` for each text when
+        the model has no context head."""
+        texts = _checked(texts)
+        if not self.reads_context:
+            return [None] * len(texts)
+        return [_packed(row) for row in self._encode(texts)]
+
+    def _scores(self, arrays: AffectArrays) -> list[AffectScores]:
         out = []
         for i in range(len(arrays.human_request)):
             out.append(
@@ -308,7 +333,11 @@ class OnnxAffectModel:
         contexts: Sequence[MessageContext | None] | None = None,
     ) -> AffectArrays:
         """Calibrated probabilities of every head as arrays (see :class:`AffectArrays`)."""
-        texts = _checked(texts)
+        return self._arrays(_checked(texts), contexts)[0]
+
+    def _arrays(
+        self, texts: list[str], contexts: Sequence[MessageContext | None] | None
+    ) -> tuple[AffectArrays, dict[str, _Encoded]]:
         n = len(texts)
         if contexts is None:
             contexts = [None] * n
@@ -328,7 +357,10 @@ class OnnxAffectModel:
             emotions[i] = _sigmoid(row.emotions * emo_scale + emo_bias)
         if self._context is None:
             raw = np.array([encoded[t].human_request or 0.0 for t in texts], dtype=np.float32)
-            return AffectArrays(sentiment, emotions, self._platt("human_request", raw), None, None)
+            arrays = AffectArrays(
+                sentiment, emotions, self._platt("human_request", raw), None, None
+            )
+            return arrays, encoded
         logits = (
             np.stack(
                 [self._context_logits(encoded, t, c) for t, c in zip(texts, contexts, strict=True)]
@@ -337,9 +369,10 @@ class OnnxAffectModel:
             else np.zeros((0, len(CONTEXT_HEADS)), dtype=np.float32)
         )
         heads = {h: self._platt(h, logits[:, k]) for k, h in enumerate(CONTEXT_HEADS)}
-        return AffectArrays(
+        arrays = AffectArrays(
             sentiment, emotions, heads["human_request"], heads["dissatisfaction"], heads["distress"]
         )
+        return arrays, encoded
 
     def logits(
         self,
@@ -368,13 +401,32 @@ class OnnxAffectModel:
     def _encoded(
         self, texts: list[str], contexts: Sequence[MessageContext | None]
     ) -> dict[str, _Encoded]:
-        """Every text and context text encoded, by text."""
+        """Every text and context text encoded, by text; a context message whose
+        encoding came with it (and fits this model) is not encoded again."""
         wanted = list(texts)
+        given: dict[str, _Encoded] = {}
         if self._context is not None:
             for c in contexts:
-                if c is not None:
-                    wanted.extend(t for t in (c.bot, c.user) if t)
-        return dict(zip(wanted, self._encode(wanted), strict=True))
+                if c is None:
+                    continue
+                for text, packed in ((c.bot, c.bot_encoding), (c.user, c.user_encoding)):
+                    if not text:
+                        continue
+                    row = self._unpacked(packed)
+                    if row is None:
+                        wanted.append(text)
+                    else:
+                        given.setdefault(text, row)
+        wanted = [t for t in wanted if t not in given or t in texts]
+        return {**given, **dict(zip(wanted, self._encode(wanted), strict=True))}
+
+    def _unpacked(self, packed: bytes | None) -> _Encoded | None:
+        """A context encoding handed back, or ``None`` when there is none or it does not
+        fit this model (its size differs: another model's)."""
+        if packed is None or self._context_dim is None or len(packed) != 4 * self._context_dim:
+            return None
+        vector = np.frombuffer(packed, dtype="<f4")
+        return _Encoded(_NO_LOGITS, _NO_LOGITS, vector, None)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings (n x dim, float32) from the model's encoder.
@@ -536,6 +588,17 @@ class OnnxAffectModel:
 
     def __repr__(self) -> str:
         return f"OnnxAffectModel(path={str(self.path)!r})"
+
+
+_NO_LOGITS = np.zeros(0, dtype=np.float32)
+
+
+def _packed(row: _Encoded) -> bytes | None:
+    """A message's embedding as the bytes a context hands back (little-endian float32,
+    so a score from a handed-back encoding equals one from a fresh encoding exactly)."""
+    if row.embedding is None:
+        return None
+    return np.ascontiguousarray(row.embedding, dtype="<f4").tobytes()
 
 
 def _length(texts: Sequence[str]) -> int:

@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from escalate.affect.base import AffectModel, AffectScores, ContextualAffectModel, MessageContext
+from escalate.affect.base import (
+    AffectModel,
+    AffectScores,
+    ContextualAffectModel,
+    EncodingAffectModel,
+    MessageContext,
+)
 from escalate.affect.embedding import TextEmbedder
 from escalate.engine.history import HistoryGateway
 from escalate.engine.pending import TurnQueue
@@ -103,6 +109,42 @@ class Runtime:
             return scores, None
         except Exception as exc:
             return [], affect_failure(f"affect model: {type(exc).__name__}: {exc}")
+
+    @property
+    def keeps_encodings(self) -> bool:
+        """True when the model's encodings of the latest messages are kept in the
+        conversation's state and handed back with the next customer turn."""
+        return isinstance(self.affect, EncodingAffectModel)
+
+    def score_one(
+        self, text: str, context: MessageContext | None
+    ) -> tuple[AffectScores | None, bytes | None, Failure | None]:
+        """One customer message's scores, its encoding to keep (``None`` when the model
+        keeps none) and the failure when the model failed."""
+        if not isinstance(self.affect, EncodingAffectModel):
+            batch, failed = self.score([text], [context])
+            return (batch[0] if batch else None), None, failed
+        try:
+            scores, encodings = self.affect.predict_encoded([text], [context])
+            if len(scores) != 1 or len(encodings) != 1:
+                raise ValueError(f"the affect model returned {len(scores)} scores for 1 text")
+            return scores[0], encodings[0], None
+        except Exception as exc:
+            return None, None, affect_failure(f"affect model: {type(exc).__name__}: {exc}")
+
+    def encode(self, text: str) -> bytes | None:
+        """A bot message's encoding to keep for the customer's next turn (``None`` when
+        the model keeps none: it is then only told the message, see :meth:`prepare`). A
+        failure is logged; the customer's next turn encodes the message again."""
+        if not isinstance(self.affect, EncodingAffectModel):
+            self.prepare([text])
+            return None
+        try:
+            (encoding,) = self.affect.encode([text])
+            return encoding
+        except Exception as exc:
+            _log.warning("affect model: could not encode a bot message: %s", exc)
+            return None
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Let a model that reads context encode the bot's messages as they are sent; a

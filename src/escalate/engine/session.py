@@ -10,6 +10,8 @@ in order and once, before the conversation's next turn or on :meth:`Session.flus
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import random
 import time
@@ -23,7 +25,7 @@ from escalate.affect.base import AffectScores, MessageContext
 from escalate.engine.history import contact_record, is_outage
 from escalate.engine.pending import PendingTurn, new_turn_id
 from escalate.engine.runtime import Runtime
-from escalate.engine.state import APPLIED_KEPT, SessionState
+from escalate.engine.state import APPLIED_KEPT, SessionState, text_key
 from escalate.engine.step import (
     late_failure,
     message_context,
@@ -140,14 +142,15 @@ class Session:
         scores: AffectScores | None = None
         affect_failed: Failure | None = None
         context: MessageContext | None = None
+        encoding: bytes | None = None
         scored = turn.role == "user" and turn.has_text
         if scored:
             # Inference runs outside the conversation's lock; the context it read is
             # checked again against the state the turn is saved on.
             context = self._context() if runtime.reads_context else None
-            scores, affect_failed = self._score(turn, context)
+            scores, encoding, affect_failed = runtime.score_one(turn.text or "", context)
         elif turn.role == "bot" and turn.has_text:
-            runtime.prepare([turn.text or ""])
+            encoding = runtime.encode(turn.text or "")
         now = turn.timestamp or runtime.clock()
         lookup = runtime.lookup()
         sessions = runtime.sessions
@@ -174,8 +177,10 @@ class Session:
                 if scored and runtime.reads_context and load_failure is None:
                     current = message_context(state.turns)
                     if current != context:  # another worker added a turn meanwhile
-                        context = current
-                        scores, affect_failed = self._score(turn, context)
+                        context = with_encodings(current, state)
+                        scores, encoding, affect_failed = runtime.score_one(
+                            turn.text or "", context
+                        )
                         failures = [affect_failed] if affect_failed is not None else []
                 state, history_failed = prepare(compiled, state, turn, now, lookup)
                 if history_failed is not None:
@@ -183,7 +188,7 @@ class Session:
                 state, decision = step(
                     compiled, state, turn, scores, failures, now, lookup, runtime.embedder
                 )
-                state = _mark(state, turn_id)
+                state = _mark(remember_encoding(state, turn, encoding), turn_id)
                 final = state
                 saved = False
                 try:
@@ -346,13 +351,7 @@ class Session:
         if waiting:
             base = state if state is not None else self._new_state(waiting[0].at)
             turns = (*turns, *(p.turn for p in _unapplied(base, waiting)))
-        return message_context(turns)
-
-    def _score(
-        self, turn: Turn, context: MessageContext | None
-    ) -> tuple[AffectScores | None, Failure | None]:
-        batch, failed = self._runtime.score([turn.text or ""], [context])
-        return (batch[0] if batch else None), failed
+        return with_encodings(message_context(turns), state)
 
     async def aobserve(self, turn: Turn | Mapping[str, Any]) -> Decision:
         """:meth:`observe` for asyncio backends: inference runs in a worker thread, so the
@@ -472,3 +471,41 @@ def _as_answered(before: SessionState, after: SessionState, answered: Decision) 
             "outcome": "handed_off" if answered.action == "handoff" else before.outcome,
         }
     )
+
+
+def with_encodings(context: MessageContext, state: SessionState | None) -> MessageContext:
+    """``context`` with the encodings of its messages that ``state`` keeps."""
+    if state is None or not state.encodings:
+        return context
+    found = [_decoded(state.encodings.get(text_key(t))) if t else None
+             for t in (context.bot, context.user)]  # fmt: skip
+    return MessageContext(context.bot, context.user, found[0], found[1])
+
+
+def remember_encoding(state: SessionState, turn: Turn, encoding: bytes | None) -> SessionState:
+    """``state`` (with ``turn`` applied) keeping the encodings of the latest bot and
+    customer messages only: ``turn``'s own when it has one, the others' as they were."""
+    if encoding is None and not state.encodings:
+        return state
+    latest = message_context(state.turns)
+    kept: dict[str, str] = {}
+    for role, text in (("bot", latest.bot), ("user", latest.user)):
+        if not text:
+            continue
+        key = text_key(text)
+        if encoding is not None and role == turn.role and text == turn.text:
+            kept[key] = base64.b64encode(encoding).decode("ascii")
+        elif key in state.encodings:
+            kept[key] = state.encodings[key]
+    if kept == state.encodings:
+        return state
+    return state.model_copy(update={"encodings": kept})
+
+
+def _decoded(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None  # unreadable: the model encodes the message again

@@ -8,6 +8,7 @@ serialise it; they never look inside.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,7 @@ from escalate.affect.base import AffectScores
 from escalate.models import Action, Outcome, Turn
 from escalate.signals.dialogue import DialogueState
 
-__all__ = ["APPLIED_KEPT", "SessionState"]
+__all__ = ["APPLIED_KEPT", "SessionState", "text_key"]
 
 #: How many ids of the latest turns applied a state remembers (see ``SessionState.applied``).
 APPLIED_KEPT = 32
@@ -68,3 +69,16 @@ class SessionState(BaseModel):
     history_error: str | None = None
     outcome: Outcome | None = None
     applied: tuple[str, ...] = ()
+    #: The affect model's encodings of the latest bot message and the latest customer
+    #: message (base64, by :func:`text_key` of their text), so the next customer turn,
+    #: on whichever worker, reads them without encoding them again.
+    encodings: dict[str, str] = Field(default_factory=dict)
+
+
+def text_key(text: str) -> str:
+    """The key of a message's encoding in :attr:`SessionState.encodings`.
+
+    >>> text_key("Refunds take 5-7 days.") == text_key("Refunds take 5-7 days.")
+    True
+    """
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
