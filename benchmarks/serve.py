@@ -17,7 +17,10 @@ Then:
   a time (the latency of one turn, no queueing), each turn alternating with the same turn
   through an in-process ``Session.observe`` (same model and policy, one model thread as
   each worker has, no HTTP), so that both see the same load on the cores;
-* then ``--clients`` clients post them at once (throughput, and latency under load).
+* then ``--clients`` clients post them at once (throughput, and latency under load);
+* in process, the same turns through ``Session.observe`` with the model's encodings kept
+  in the conversation state (the engine's way) and with a model that hands out none (the
+  context messages encoded again each turn), beside the model alone on each message.
 
 ``--write`` replaces the "HTTP service" section of ``benchmarks/RESULTS.md``.
 """
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +135,47 @@ def side_by_side(
             **percentiles(http)}, percentiles(local)  # fmt: skip
 
 
+class ContextOnly:
+    """The shipped model seen as a context model that hands out no encodings: the engine
+    then encodes the context messages again on each customer turn (the text cache is
+    off), as it did before encodings were kept in the conversation state."""
+
+    def __init__(self, model: OnnxAffectModel) -> None:
+        self.model = model
+
+    def predict(self, texts: Sequence[str]) -> list[Any]:
+        return self.model.predict(texts)
+
+    def predict_in_context(self, texts: Sequence[str], contexts: Sequence[Any]) -> list[Any]:
+        return self.model.predict_in_context(texts, contexts)
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        self.model.prepare(texts)
+
+
+def in_process(turns: list[tuple[str, str]]) -> dict[str, dict[str, float]]:
+    """Per-turn latency of ``Session.observe`` with encodings kept and without, and of
+    the model alone (one message, no context), alternately so all see the same load."""
+    model = OnnxAffectModel.default(cache_size=0, threads=1)
+    kept = escalate.Engine.from_policy("default", affect=model, history="memory://")
+    again = escalate.Engine.from_policy(
+        "default",
+        affect=ContextOnly(model),
+        history="memory://",  # type: ignore[arg-type]
+    )
+    times: dict[str, list[float]] = {"kept": [], "again": [], "model": []}
+    for conversation, text in turns:
+        for name, engine in (("kept", kept), ("again", again)):
+            session = engine.session(f"{name}-{conversation}")
+            began = time.perf_counter()
+            session.observe(escalate.Turn(role="user", text=text))
+            times[name].append(time.perf_counter() - began)
+        began = time.perf_counter()
+        model.predict_one(text)
+        times["model"].append(time.perf_counter() - began)
+    return {name: percentiles(values) for name, values in times.items()}
+
+
 def schemathesis(url: str, examples: int) -> dict[str, Any]:
     command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/openapi.json",
                "--checks", "all", "--exclude-checks", "positive_data_acceptance",
@@ -172,6 +217,7 @@ def main() -> None:
             one, engine = side_by_side(url, sequential)
             many = post_all(url, [(f"many-{c}", t) for c, t in loaded], args.clients)
             fuzz = schemathesis(url, args.examples)
+        local = in_process(sequential)
         bare_args = ["--policy", "dialogue_only", "--no-affect", *serve_args]
         with running_service(bare_args) as service:
             bare_http, bare_local = side_by_side(service.url, sequential, model=False)
@@ -189,6 +235,12 @@ def main() -> None:
         "|---|---:|---:|---:|---:|",
         f"| in-process `Session.observe` (no HTTP) | {len(sequential):,} | – | "
         f"{engine['p50']:.2f} | {engine['p99']:.2f} |",
+        f"| in-process, context messages encoded again each turn (no kept encodings) | "
+        f"{len(sequential):,} | – | {local['again']['p50']:.2f} | {local['again']['p99']:.2f} |",
+        f"| in-process, encodings kept in the state (second run) | {len(sequential):,} | – | "
+        f"{local['kept']['p50']:.2f} | {local['kept']['p99']:.2f} |",
+        f"| the model alone: one message, no context, 1 thread | {len(sequential):,} | – | "
+        f"{local['model']['p50']:.2f} | {local['model']['p99']:.2f} |",
         f"| HTTP, 1 client, one turn at a time | {len(sequential):,} | {one['rps']:.0f} | "
         f"{one['p50']:.2f} | {one['p99']:.2f} |",
         f"| HTTP, {args.clients} clients at once | {len(loaded):,} | {many['rps']:.0f} | "
@@ -197,6 +249,11 @@ def main() -> None:
         f"{bare_local['p50']:.2f} | {bare_local['p99']:.2f} |",
         f"| `dialogue_only`, no model: HTTP, 1 client | {len(sequential):,} | "
         f"{bare_http['rps']:.0f} | {bare_http['p50']:.2f} | {bare_http['p99']:.2f} |",
+        "",
+        "A customer turn encodes its own message only: the encodings of the bot's and the "
+        "customer's previous messages come from the conversation's state (without them, "
+        f"{local['again']['p50']:.2f} ms at p50). The model alone, one message on one thread, "
+        f"is the floor of a turn: {local['model']['p50']:.2f} ms at p50 on this machine.",
         "",
         "Without the model the service's own cost shows: HTTP, validation, the Redis "
         f"compare-and-set and the JSON answer add {bare_http['p50'] - bare_local['p50']:.2f} "

@@ -73,6 +73,16 @@ class Runtime:
         default_factory=lambda: tuple(threading.Lock() for _ in range(LOCK_STRIPES))
     )
 
+    def __post_init__(self) -> None:
+        # What the model can do, checked once: isinstance against a Protocol inspects
+        # the object's attributes on every call, which a turn should not pay for.
+        self._contextual: ContextualAffectModel | None = (
+            self.affect if isinstance(self.affect, ContextualAffectModel) else None
+        )
+        self._encoding: EncodingAffectModel | None = (
+            self.affect if isinstance(self.affect, EncodingAffectModel) else None
+        )
+
     def lock_for(self, conversation_id: str) -> threading.Lock:
         """The lock that serialises the turns of ``conversation_id`` in this process."""
         return self.locks[hash(conversation_id) % len(self.locks)]
@@ -86,7 +96,7 @@ class Runtime:
     @property
     def reads_context(self) -> bool:
         """True when the affect model scores a message with the messages before it."""
-        return isinstance(self.affect, ContextualAffectModel)
+        return self._contextual is not None
 
     def score(
         self, texts: Sequence[str], contexts: Sequence[MessageContext | None] | None = None
@@ -97,9 +107,9 @@ class Runtime:
         if self.affect is None or not texts:
             return [], None
         try:
-            if isinstance(self.affect, ContextualAffectModel):
+            if self._contextual is not None:
                 given = list(contexts) if contexts is not None else [None] * len(texts)
-                scores = self.affect.predict_in_context(list(texts), given)
+                scores = self._contextual.predict_in_context(list(texts), given)
             else:
                 scores = self.affect.predict(list(texts))
             if len(scores) != len(texts):
@@ -114,18 +124,18 @@ class Runtime:
     def keeps_encodings(self) -> bool:
         """True when the model's encodings of the latest messages are kept in the
         conversation's state and handed back with the next customer turn."""
-        return isinstance(self.affect, EncodingAffectModel)
+        return self._encoding is not None
 
     def score_one(
         self, text: str, context: MessageContext | None
     ) -> tuple[AffectScores | None, bytes | None, Failure | None]:
         """One customer message's scores, its encoding to keep (``None`` when the model
         keeps none) and the failure when the model failed."""
-        if not isinstance(self.affect, EncodingAffectModel):
+        if self._encoding is None:
             batch, failed = self.score([text], [context])
             return (batch[0] if batch else None), None, failed
         try:
-            scores, encodings = self.affect.predict_encoded([text], [context])
+            scores, encodings = self._encoding.predict_encoded([text], [context])
             if len(scores) != 1 or len(encodings) != 1:
                 raise ValueError(f"the affect model returned {len(scores)} scores for 1 text")
             return scores[0], encodings[0], None
@@ -136,11 +146,11 @@ class Runtime:
         """A bot message's encoding to keep for the customer's next turn (``None`` when
         the model keeps none: it is then only told the message, see :meth:`prepare`). A
         failure is logged; the customer's next turn encodes the message again."""
-        if not isinstance(self.affect, EncodingAffectModel):
+        if self._encoding is None:
             self.prepare([text])
             return None
         try:
-            (encoding,) = self.affect.encode([text])
+            (encoding,) = self._encoding.encode([text])
             return encoding
         except Exception as exc:
             _log.warning("affect model: could not encode a bot message: %s", exc)
@@ -149,8 +159,8 @@ class Runtime:
     def prepare(self, texts: Sequence[str]) -> None:
         """Let a model that reads context encode the bot's messages as they are sent; a
         failure here is logged, and the customer's next turn meets it again."""
-        if isinstance(self.affect, ContextualAffectModel) and texts:
+        if self._contextual is not None and texts:
             try:
-                self.affect.prepare(list(texts))
+                self._contextual.prepare(list(texts))
             except Exception as exc:
                 _log.warning("affect model: could not prepare a bot message: %s", exc)
