@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 from _data import FAILURE_INTENTS, OUT, CachedAffect, load
-from _results import replace_section
+from _results import model_digest, policy_digest, replace_section
 
 from escalate.affect import OnnxAffectModel
 from escalate.affect.base import AffectModel
@@ -73,34 +73,6 @@ DEV_SETS = {"uss_mwoz_dev": "USS MWOZ dev", "uss_sgd_dev": "USS SGD dev",
             "betold_tune": "BETOLD tune half"}  # fmt: skip
 HEADER_START = "# --- Measured on every dev set (written by benchmarks/replay.py) ---"
 HEADER_END = "# --- end of measurements ---"
-
-
-def policy_digest(path: Path) -> str:
-    """A digest of what a policy says (its YAML data; comments do not count)."""
-    import hashlib
-
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return hashlib.sha256(
-        json.dumps(_plain(data), sort_keys=True, default=str).encode()
-    ).hexdigest()
-
-
-def _plain(data: Any) -> Any:
-    """YAML data with every mapping key as text (YAML 1.1 reads a bare ``on`` as true)."""
-    if isinstance(data, dict):
-        return {str(k): _plain(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
-    return data
-
-
-def model_digest(folder: Path) -> str:
-    """A digest of a model folder's configuration (calibration, thresholds, dev figures)."""
-    import hashlib
-
-    return hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
 
 
 def header_lines(figures: dict[str, dict[str, Any]], policy: str) -> list[str]:

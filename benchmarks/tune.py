@@ -34,6 +34,7 @@ reruns take seconds.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -277,24 +278,10 @@ def grid_section(uss: TurnFeatures, betold: TurnFeatures, folds: int, seed: int)
         for most in GRID_FEATURES:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", TuneWarning)
-                u = fit_score(
-                    uss,
-                    base=load_policy("default"),
-                    target_rate=RATE,
-                    folds=folds,
-                    seed=seed,
-                    l2=l2,
-                    max_features=most,
-                )
-                b = fit_score(
-                    betold,
-                    base=load_policy("phone_bot"),
-                    target_rate=RATE,
-                    folds=folds,
-                    seed=seed,
-                    l2=l2,
-                    max_features=most,
-                )
+                fit = functools.partial(fit_score, target_rate=RATE, folds=folds, seed=seed,
+                                        l2=l2, max_features=most)  # fmt: skip
+                u = fit(uss, base=load_policy("default"))
+                b = fit(betold, base=load_policy("phone_bot"))
             held = {d.domain: d.roc_auc or 0.0 for d in u.cv.domains}
             chosen = l2 == DEFAULT_L2 and most == DEFAULT_MAX_FEATURES
             mark = (lambda x: f"**{x}**") if chosen else (lambda x: x)
