@@ -403,7 +403,7 @@ class OnnxAffectModel:
     ) -> dict[str, _Encoded]:
         """Every text and context text encoded, by text; a context message whose
         encoding came with it (and fits this model) is not encoded again."""
-        wanted = list(texts)
+        needed: list[str] = []
         given: dict[str, _Encoded] = {}
         if self._context is not None:
             for c in contexts:
@@ -414,10 +414,10 @@ class OnnxAffectModel:
                         continue
                     row = self._unpacked(packed)
                     if row is None:
-                        wanted.append(text)
+                        needed.append(text)
                     else:
                         given.setdefault(text, row)
-        wanted = [t for t in wanted if t not in given or t in texts]
+        wanted = [*texts, *(t for t in needed if t not in given)]
         return {**given, **dict(zip(wanted, self._encode(wanted), strict=True))}
 
     def _unpacked(self, packed: bytes | None) -> _Encoded | None:

@@ -120,12 +120,6 @@ class Runtime:
         except Exception as exc:
             return [], affect_failure(f"affect model: {type(exc).__name__}: {exc}")
 
-    @property
-    def keeps_encodings(self) -> bool:
-        """True when the model's encodings of the latest messages are kept in the
-        conversation's state and handed back with the next customer turn."""
-        return self._encoding is not None
-
     def score_one(
         self, text: str, context: MessageContext | None
     ) -> tuple[AffectScores | None, bytes | None, Failure | None]:
