@@ -169,8 +169,9 @@ def test_batch_size_one_matches_single_exactly() -> None:
 
 
 def test_cached_scores_are_the_scores_the_model_gives() -> None:
-    cached = OnnxAffectModel.default(cache_size=3)
-    uncached = OnnxAffectModel.default(cache_size=0)
+    # one encoding per text: no sentence of a longer message is encoded on its own
+    cached = OnnxAffectModel.default(cache_size=3, request_sentences=False)
+    uncached = OnnxAffectModel.default(cache_size=0, request_sentences=False)
     texts = [*TEXTS[:5], *TEXTS[:5], TEXTS[2], TEXTS[2]]
     assert cached.predict(texts) == uncached.predict(texts)
     assert list(cached._cache) == list(TEXTS[2:5])  # bounded: the oldest texts went first
@@ -286,3 +287,41 @@ def test_config_with_wrong_labels_is_refused(tmp_path: Path) -> None:
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(AffectModelError, match="emotion_labels"):
         OnnxAffectModel.from_path(folder)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sorry for the long message. Can I have a word with a manager?",
+        "Thanks in advance. Let me talk to someone who works there.",
+        "lol I want someone to phone me.",
+        "Get me a manager. Sorry for the long message.",
+    ],
+)
+def test_a_request_among_other_sentences_is_a_request(text: str) -> None:
+    whole = OnnxAffectModel.default(request_sentences=False).predict_one(text).human_request
+    assert whole < 0.5  # the whole message alone dilutes the request
+    assert OnnxAffectModel.default().predict_one(text).human_request > 0.5
+
+
+def test_the_request_score_is_the_highest_of_the_message_and_its_sentences() -> None:
+    from escalate.affect import MessageContext
+    from escalate.affect.segments import scored_sentences
+
+    on = OnnxAffectModel.default(cache_size=0)
+    off = OnnxAffectModel.default(cache_size=0, request_sentences=False)
+    assert on.request_sentences and not off.request_sentences
+    context = MessageContext(bot="Is there anything else I can help you with?", user="Hi.")
+    for text in ("Unbelievable. Put me through to a person now.", "Ugh. No. That's all."):
+        parts = [text, *scored_sentences(text)]
+        alone = off.predict_in_context(parts, [context] * len(parts))
+        both = on.predict_in_context([text], [context])[0]
+        assert both.human_request == pytest.approx(max(s.human_request for s in alone), abs=1e-6)
+        assert both.dissatisfaction == alone[0].dissatisfaction  # other heads: the message
+        assert both.sentiment == alone[0].sentiment
+
+
+def test_a_message_of_one_sentence_scores_as_before() -> None:
+    on, off = OnnxAffectModel.default(), OnnxAffectModel.default(request_sentences=False)
+    for text in ("Put me through to a person now.", "my order never came"):
+        assert on.predict_one(text) == off.predict_one(text)

@@ -15,7 +15,8 @@ A model folder holds:
     A Hugging Face ``tokenizers`` file.
 ``config.json``
     Label lists, the calibration of every head, per-emotion thresholds, the maximum
-    length and the pooling used.
+    length, the pooling used and ``request_sentences`` (whether the sentences of a
+    message are scored for a human request too).
 
 A folder without ``context.onnx`` whose ``model.onnx`` has a ``human_request_logit``
 output (the format of earlier escalate models) loads too: it scores messages without
@@ -44,6 +45,7 @@ from escalate.affect.base import (
     AffectScores,
     MessageContext,
 )
+from escalate.affect.segments import scored_sentences
 from escalate.errors import AffectModelError
 
 __all__ = ["AffectArrays", "OnnxAffectModel", "default_model"]
@@ -133,6 +135,12 @@ class OnnxAffectModel:
     calibrated:
         Apply the calibration stored in ``config.json`` (the default); ``False`` gives the
         network's raw probabilities, for fitting a new calibration.
+    request_sentences:
+        Also score each sentence (of two words or more) of a message that has several
+        for a human request and keep the highest score (a request is one sentence: "Sorry for the long message.
+        Put me through to someone." asks as plainly as its second sentence). Default:
+        ``request_sentences`` in ``config.json`` (on for the shipped model). Costs one
+        more encoder call per scored sentence (:mod:`escalate.affect.segments`).
 
     Notes
     -----
@@ -169,6 +177,7 @@ class OnnxAffectModel:
         batch_size: int = 1,
         cache_size: int = 8192,
         calibrated: bool = True,
+        request_sentences: bool | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -196,6 +205,13 @@ class OnnxAffectModel:
             dtype=np.float32,
         )
         self.human_request_threshold = float(self.config.get("human_request_threshold", 0.5))
+        #: Whether a message of several sentences also has each sentence scored for a
+        #: human request, keeping the highest score (:mod:`escalate.affect.segments`).
+        self.request_sentences = bool(
+            self.config.get("request_sentences", False)
+            if request_sentences is None
+            else request_sentences
+        )
         #: Cosine similarity of two embeddings from which they are the same problem.
         self.topic_similarity = float(self.config.get("topic_similarity", 0.6))
         self._calibration: dict[str, Any] = (
@@ -355,19 +371,12 @@ class OnnxAffectModel:
             row = encoded[text]
             sentiment[i] = _softmax(row.sentiment / temperature)
             emotions[i] = _sigmoid(row.emotions * emo_scale + emo_bias)
+        logits = self._head_logits(encoded, texts, contexts)
         if self._context is None:
-            raw = np.array([encoded[t].human_request or 0.0 for t in texts], dtype=np.float32)
             arrays = AffectArrays(
-                sentiment, emotions, self._platt("human_request", raw), None, None
+                sentiment, emotions, self._platt("human_request", logits[:, 0]), None, None
             )
             return arrays, encoded
-        logits = (
-            np.stack(
-                [self._context_logits(encoded, t, c) for t, c in zip(texts, contexts, strict=True)]
-            )
-            if n
-            else np.zeros((0, len(CONTEXT_HEADS)), dtype=np.float32)
-        )
         heads = {h: self._platt(h, logits[:, k]) for k, h in enumerate(CONTEXT_HEADS)}
         arrays = AffectArrays(
             sentiment, emotions, heads["human_request"], heads["dissatisfaction"], heads["distress"]
@@ -390,19 +399,41 @@ class OnnxAffectModel:
         n = len(texts)
         sentiment = np.stack([encoded[t].sentiment for t in texts]) if n else np.zeros((0, 3))
         emotions = np.stack([encoded[t].emotions for t in texts]) if n else np.zeros((0, 28))
-        context = np.zeros((n, len(CONTEXT_HEADS)), dtype=np.float32)
-        for i, (t, c) in enumerate(zip(texts, contexts, strict=True)):
+        return sentiment, emotions, self._head_logits(encoded, texts, contexts)
+
+    def _head_logits(
+        self,
+        encoded: dict[str, _Encoded],
+        texts: list[str],
+        contexts: Sequence[MessageContext | None],
+    ) -> np.ndarray:
+        """The context heads' logits ``(n, 3)``; the human-request logit is the highest
+        of the message's and, with :attr:`request_sentences`, its sentences' (each read
+        with the message's context). A model without a context head fills the first
+        column with its own human-request logit and leaves the others at zero."""
+        out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
+        for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
             if self._context is not None:
-                context[i] = self._context_logits(encoded, t, c)
+                out[i] = self._context_logits(encoded, text, context)
             else:
-                context[i, 0] = encoded[t].human_request or 0.0
-        return sentiment, emotions, context
+                out[i, 0] = encoded[text].human_request or 0.0
+            for sentence in self._sentences(text):
+                if self._context is not None:
+                    logit = float(self._context_logits(encoded, sentence, context)[0])
+                else:
+                    logit = encoded[sentence].human_request or 0.0
+                out[i, 0] = max(out[i, 0], logit)
+        return out
+
+    def _sentences(self, text: str) -> list[str]:
+        return scored_sentences(text) if self.request_sentences else []
 
     def _encoded(
         self, texts: list[str], contexts: Sequence[MessageContext | None]
     ) -> dict[str, _Encoded]:
-        """Every text and context text encoded, by text; a context message whose
-        encoding came with it (and fits this model) is not encoded again."""
+        """Every text, its sentences (see :meth:`_head_logits`) and context text encoded,
+        by text; a context message whose encoding came with it (and fits this model) is
+        not encoded again."""
         needed: list[str] = []
         given: dict[str, _Encoded] = {}
         if self._context is not None:
@@ -417,7 +448,8 @@ class OnnxAffectModel:
                         needed.append(text)
                     else:
                         given.setdefault(text, row)
-        wanted = [*texts, *(t for t in needed if t not in given)]
+        sentences = [x for t in texts for x in self._sentences(t)]
+        wanted = [*texts, *sentences, *(t for t in needed if t not in given)]
         return {**given, **dict(zip(wanted, self._encode(wanted), strict=True))}
 
     def _unpacked(self, packed: bytes | None) -> _Encoded | None:

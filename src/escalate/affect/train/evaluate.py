@@ -10,6 +10,7 @@ epoch and that the model card quotes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,12 @@ from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS, SENTIMENT_LABELS
 from escalate.affect.checklist import load_suite
 from escalate.affect.data import (
     BITEXT_HUMAN_INTENT,
+    bitext_split,
     read_bitext,
     read_goemotions,
     read_tweeteval,
     read_uss,
+    uss_split,
 )
 from escalate.calibration import expected_calibration_error, fit_platt, fit_temperature
 
@@ -36,6 +39,7 @@ __all__ = [
     "dev_metrics",
     "f1_score",
     "fit_calibration",
+    "recalibrate",
     "roc_auc",
 ]
 
@@ -275,3 +279,61 @@ def dev_metrics(
             np.array([worst[i] for i in ids]), np.array([dev.uss_needs[i] for i in ids])
         )
     return metrics, thresholds
+
+
+#: The dev sets each context head's calibration is fitted on (see :func:`fit_calibration`).
+_CALIBRATION_SETS: dict[str, tuple[str, ...]] = {
+    "human_request": ("bitext", "suite_human_request"),
+    "dissatisfaction": ("uss",),
+    "distress": ("suite_distress",),
+}
+
+
+def recalibrate(
+    model_dir: Path, data_dir: Path, heads: Sequence[str] = ("human_request",)
+) -> dict[str, Any]:
+    """Refit the calibration of ``heads`` of a runtime model folder, in place.
+
+    For a change to how the runtime scores a head (not to the network), such as scoring
+    the sentences of a message for a human request: the head's raw scores change, so its
+    calibration is fitted again on the same dev sets as in training, rebuilt from the
+    seed in ``config.json`` (:func:`~escalate.affect.data.bitext_split`,
+    :func:`~escalate.affect.data.uss_split`). Only the named heads' calibration and their
+    dev figures change. Returns the new calibration of those heads.
+    """
+    from escalate.affect.onnx import OnnxAffectModel
+
+    unknown = [h for h in heads if h not in _CALIBRATION_SETS]
+    if unknown:
+        raise ValueError(f"heads must be among {', '.join(_CALIBRATION_SETS)}, got {unknown}")
+    model_dir, data_dir = Path(model_dir), Path(data_dir)
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    training = config.get("training", {})
+    seed = int(training.get("seed", 13))
+    bitext_dev = [r.index for r in bitext_split(read_bitext(data_dir), seed=seed)["dev"]]
+    uss_dev: dict[str, Sequence[int]] = {
+        domain: [d.index for d in uss_split(read_uss(data_dir, domain), seed=seed)["dev"]]
+        for domain in training.get("uss_domains", ("mwoz", "sgd"))
+    }
+    dev = DevSets(data_dir, bitext_dev=bitext_dev, uss_dev=uss_dev)
+    runtime = OnnxAffectModel(model_dir, threads=1, calibrated=False)
+
+    def score(texts: Sequence[str], contexts: Sequence[MessageContext | None]) -> HeadScores:
+        return HeadScores(*runtime.logits(list(texts), list(contexts)))
+
+    raw = dev.score(score)
+    fitted = fit_calibration(dev, raw)
+    calibration = {**config.get("calibration", {}), **{h: fitted[h] for h in heads}}
+    thresholds = config.get("emotion_thresholds", {})
+    metrics, _ = dev_metrics(dev, raw, calibration)
+    kept = dict(config.get("dev_metrics", {}))
+    names = {"human_request": "human", "dissatisfaction": "dissatisfaction", "distress": "distress"}
+    for key, value in metrics.items():
+        if any(names[h] in key for h in heads):
+            kept[key] = value
+    config["calibration"] = calibration
+    config["emotion_thresholds"] = thresholds
+    config["dev_metrics"] = kept
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return {h: fitted[h] for h in heads}

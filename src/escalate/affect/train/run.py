@@ -156,6 +156,7 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
         "sentiment_labels": list(SENTIMENT_LABELS),
         "emotion_labels": list(EMOTION_LABELS),
         "human_request_threshold": 0.5,
+        "request_sentences": True,
         "training": settings,
     }
 
