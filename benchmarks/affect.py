@@ -431,6 +431,8 @@ ECE_ROWS: list[tuple[str, str]] = [
     ("suite_distress", "distress (distress suite)"),
 ]
 PERCENT = {k for k, _ in ROWS if not k.endswith("_auc")}
+# behavioural failure rates, whose targets are a few percent: two decimals
+FINE_PERCENT = {"inv_flip_rate", "dir_failure_rate"}
 
 # --------------------------------------------------------------------------- speed
 
@@ -526,6 +528,8 @@ def cpu_name() -> str:
 def cell(key: str, value: float | None) -> str:
     if value is None:
         return "n/a"
+    if key in FINE_PERCENT:
+        return f"{100 * value:.2f}"
     return f"{100 * value:.1f}" if key in PERCENT else f"{value:.3f}"
 
 

@@ -14,6 +14,7 @@ Data sets (see ``../shared/data/README.md``; ``$ESCALATE_DATA`` points elsewhere
   dev chose the policies' thresholds, test is scored once, here.
 * Leave one domain out: every dialogue of one USS corpus, scored by a model trained
   without that corpus (``--lodo DOMAIN=RUN``, a run of ``escalate train --uss-domain``).
+  Without ``--lodo`` the block of the last run that had it is kept, marked as such.
 * BETOLD valid (Terragni et al., 2022): LUHF dialogues (forwarded to a person or hung up
   late); intents only, no text, conversation-level labels. The valid split is cut in two
   seeded halves (``convert_betold.py``): ``phone_bot``'s score was fitted on the tune half,
@@ -42,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -50,7 +52,7 @@ from typing import Any
 
 import numpy as np
 from _data import FAILURE_INTENTS, OUT, CachedAffect, load
-from _results import model_digest, policy_digest, replace_section
+from _results import RESULTS, model_digest, policy_digest, replace_section
 
 from escalate.affect import OnnxAffectModel
 from escalate.affect.base import AffectModel
@@ -315,6 +317,39 @@ def throughput(paths: list[Path]) -> tuple[list[tuple[int, int, int, float]], st
     return rows, note
 
 
+LODO_HEADING = "**Leave one domain out**"
+LODO_TARGET = "- Leave one domain out"
+
+
+def earlier_lodo() -> tuple[str, str] | None:
+    """The leave-one-domain-out block and target line of the ``## Replay`` section in
+    RESULTS.md, marked as carried over, for a run without ``--lodo`` (the models trained
+    without one corpus are run folders, not kept in the repository)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
+    section = text.split("## Replay", 1)[-1].split("\n## ", 1)[0]
+    blocks = section.split("\n\n")
+    for i, block in enumerate(blocks):
+        if block.startswith(LODO_HEADING) and i + 1 < len(blocks):
+            table = blocks[i + 1]
+            target = next(
+                (line for line in section.splitlines() if line.startswith(LODO_TARGET)), None
+            )
+            if target is None:
+                return None
+            dated = re.search(r"— (\d{4}-\d{2}-\d{2}),", section)
+            note = (
+                ""
+                if "carried over" in block.lower()
+                else (
+                    " Carried over from the run of this benchmark with `--lodo` of "
+                    f"{dated.group(1) if dated else 'an earlier date'} (the models trained without "
+                    "one corpus are run folders, not kept in the repository)."
+                )
+            )
+            return f"{block}{note}\n\n{table}", target
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--write", action="store_true", help="replace '## Replay' in RESULTS.md")
@@ -358,6 +393,11 @@ def main() -> None:
         targets.append(
             f"- Leave one domain out, worst-turn dissatisfaction ROC-AUC: {', '.join(aucs)}."
         )
+    else:
+        kept = earlier_lodo()
+        if kept is not None:
+            parts.append(kept[0])
+            targets.append(kept[1])
     betold_text, phone_report, _ = betold_section(
         OUT / "betold_valid_report.jsonl", "BETOLD valid, report half (seed 2022)", model
     )

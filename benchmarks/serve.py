@@ -68,9 +68,11 @@ def user_texts() -> list[str]:
 
 
 def workload(n: int, texts: list[str]) -> list[tuple[str, str]]:
-    """``n`` user turns: conversations of four turns each, with varied messages."""
+    """``n`` user turns: conversations of four turns each, each message made unique by a
+    number in front of it (in front, so that the message keeps its sentences: a number
+    after a full stop would be one more sentence to score)."""
     cycle = itertools.cycle(texts)
-    return [(f"bench-{i // 4}", f"{next(cycle)} ({i})") for i in range(n)]
+    return [(f"bench-{i // 4}", f"({i}) {next(cycle)}") for i in range(n)]
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
