@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from escalate.cli.tune import tune as tune_command
@@ -231,62 +229,6 @@ def test_platt_recovers_known_scaling() -> None:
     y = rng.random(20000) < 1 / (1 + np.exp(-(0.5 * z - 1.0)))
     a, b = fit_platt(z, y)
     assert a == pytest.approx(0.5, abs=0.05) and b == pytest.approx(-1.0, abs=0.08)
-
-
-def test_platt_by_squared_error_recovers_known_scaling() -> None:
-    rng = np.random.default_rng(1)
-    z = rng.normal(size=20000) * 2
-    y = rng.random(20000) < 1 / (1 + np.exp(-(1.5 * z + 0.5)))
-    a, b = fit_platt(z, y, loss="brier")
-    assert a == pytest.approx(1.5, abs=0.15) and b == pytest.approx(0.5, abs=0.1)
-
-
-def test_a_few_confident_errors_do_not_flatten_the_squared_error_fit() -> None:
-    rng = np.random.default_rng(2)
-    z = rng.normal(size=140) * 3
-
-    def labels(logits: np.ndarray) -> np.ndarray:
-        return (rng.random(logits.size) < 1 / (1 + np.exp(-logits))).astype(float)
-
-    y = labels(z)
-    z_wrong = np.concatenate([z, [-15.0, -12.0, -11.0, -10.0]])  # positives scored very low
-    y_wrong = np.concatenate([y, [1.0, 1.0, 1.0, 1.0]])
-    by_log = fit_platt(z_wrong, y_wrong)
-    by_squares = fit_platt(z_wrong, y_wrong, loss="brier")
-    assert by_log[0] < by_squares[0] <= 1.3
-    fresh = rng.normal(size=20000) * 3
-    truth = labels(fresh)
-
-    def ece(a: float, b: float) -> float:
-        return expected_calibration_error(1 / (1 + np.exp(-(a * fresh + b))), truth)
-
-    assert ece(*by_squares) < ece(*by_log)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.floats(-20, 20, allow_nan=False), min_size=2, max_size=60),
-    st.randoms(use_true_random=False),
-)
-def test_the_squared_error_fit_never_fits_worse_by_squared_error(
-    logits: list[float], rnd: random.Random
-) -> None:
-    z = np.array(logits)
-    y = np.array([rnd.random() < 0.5 for _ in logits], dtype=float)
-
-    def squared_error(a: float, b: float) -> float:
-        return float(((1 / (1 + np.exp(-np.clip(a * z + b, -35, 35))) - y) ** 2).sum())
-
-    by_log = fit_platt(z, y, ridge=1e-9)
-    by_squares = fit_platt(z, y, ridge=1e-9, loss="brier")
-    assert np.isfinite(by_squares).all()
-    # up to the ridge, which the fit minimises along with the squared error
-    assert squared_error(*by_squares) <= squared_error(*by_log) + 1e-4
-
-
-def test_platt_refuses_an_unknown_loss() -> None:
-    with pytest.raises(ValueError, match="loss"):
-        fit_platt([0.0, 1.0], [0, 1], loss="hinge")  # type: ignore[arg-type]
 
 
 def test_reliability_figure() -> None:

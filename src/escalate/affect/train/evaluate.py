@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -179,8 +179,7 @@ def fit_calibration(dev: DevSets, raw: dict[str, HeadScores]) -> dict[str, Any]:
     Platt scaling per label (GoEmotions dev). Human request: Platt scaling on Bitext dev
     and the dev half of the request suite. Dissatisfaction: Platt scaling on the USS dev
     turns, whose label is the share of annotators who rated the turn 2 or lower.
-    Distress: Platt scaling on the dev half of the distress suite, fitted by the squared
-    error (a few confidently wrong cases among 140 would flatten a cross-entropy fit).
+    Distress: Platt scaling on the dev half of the distress suite.
     """
     ge = raw["goemotions"]
     rows = dev.sentiment_rows
@@ -204,17 +203,13 @@ def fit_calibration(dev: DevSets, raw: dict[str, HeadScores]) -> dict[str, Any]:
             raw["uss"].head("dissatisfaction"), np.array(dev.uss_share)
         )
     calibration["distress"] = _platt(
-        raw["suite_distress"].head("distress"),
-        dev.suites["distress"][1].astype(float),
-        loss="brier",  # 140 written cases, a few confidently wrong: see fit_platt
+        raw["suite_distress"].head("distress"), dev.suites["distress"][1].astype(float)
     )
     return calibration
 
 
-def _platt(
-    logits: np.ndarray, labels: np.ndarray, loss: Literal["log", "brier"] = "log"
-) -> dict[str, float]:
-    a, b = fit_platt(logits, labels, loss=loss)
+def _platt(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    a, b = fit_platt(logits, labels)
     return {"scale": a, "bias": b}
 
 
