@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -325,3 +326,47 @@ def test_a_message_of_one_sentence_scores_as_before() -> None:
     on, off = OnnxAffectModel.default(), OnnxAffectModel.default(request_sentences=False)
     for text in ("Put me through to a person now.", "my order never came"):
         assert on.predict_one(text) == off.predict_one(text)
+
+
+CLOSING = "Is there anything else I can help you with?"
+
+
+@pytest.mark.parametrize(
+    "text", ["Put me through to a person now.", "Unbelievable. Put me through to a person now."]
+)
+def test_a_request_after_a_closing_question_is_read_without_it_too(text: str) -> None:
+    from escalate.affect import MessageContext
+
+    context = [MessageContext(bot=CLOSING)]
+    in_context = OnnxAffectModel.default(request_alone_margin=math.inf)
+    assert in_context.request_alone_margin == math.inf
+    assert in_context.predict_in_context([text], context)[0].human_request < 0.5
+    shipped = OnnxAffectModel.default()
+    assert shipped.request_alone_margin == pytest.approx(1.5)
+    assert shipped.predict_in_context([text], context)[0].human_request > 0.5
+
+
+def test_the_read_without_context_counts_less_by_its_margin() -> None:
+    from escalate.affect import MessageContext
+
+    context = [MessageContext(bot=CLOSING, user="My parcel never came.")]
+    text = "Put me through to a person now."
+    scores = [
+        OnnxAffectModel.default(request_alone_margin=m, calibrated=False)
+        .predict_in_context([text], context)[0]
+        .human_request
+        for m in (0.0, 1.5, 3.0, math.inf)
+    ]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
+    raw = OnnxAffectModel.default(calibrated=False)
+    alone = raw.predict_one(text).human_request  # no context: the margin plays no part
+    assert scores[0] == pytest.approx(alone, abs=1e-6)
+    assert raw.predict_one(text) == OnnxAffectModel.default(
+        request_alone_margin=math.inf, calibrated=False
+    ).predict_one(text)
+
+
+@pytest.mark.parametrize("margin", ["1.5", math.nan, True])
+def test_request_alone_margin_must_be_a_number(margin: object) -> None:
+    with pytest.raises(ValueError, match="request_alone_margin"):
+        OnnxAffectModel.default(request_alone_margin=margin)  # type: ignore[arg-type]

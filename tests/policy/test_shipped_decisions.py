@@ -76,16 +76,17 @@ def test_negativity_about_the_topic_alone_never_escalates(policy: str, name: str
 def test_a_customer_who_needs_a_person_gets_one(
     policy: str, name: str, request: pytest.FixtureRequest
 ) -> None:
-    if name == "a request after an interjection" and policy != "default":
+    if name == "a request after an interjection" and policy == "retail":
         pytest.xfail(
-            "read after the bot's closing question, the shipped model scores this request "
-            "0.02 (0.84 alone); only the default policy's other rules catch it"
+            "after the bot's closing question the shipped model scores this request 0.76 "
+            "(0.04 in context, 0.90 read alone less its margin); retail asks for 0.85"
         )
     if name == "a request after an interjection":
         request.applymarker(
             pytest.mark.xfail(
-                reason="the default policy's other rules catch it on a CPU with AVX-512 VNNI "
-                "only: the int8 encoder's scores differ a little by CPU",
+                reason="scored 0.76 on a CPU with AVX-512 VNNI: financial_services (0.75) "
+                "catches it by a hair there, the default policy by its other rules; the "
+                "int8 encoder's scores differ a little by CPU",
                 strict=False,
             )
         )

@@ -15,8 +15,9 @@ A model folder holds:
     A Hugging Face ``tokenizers`` file.
 ``config.json``
     Label lists, the calibration of every head, per-emotion thresholds, the maximum
-    length, the pooling used and ``request_sentences`` (whether the sentences of a
-    message are scored for a human request too).
+    length, the pooling used, ``request_sentences`` (whether the sentences of a
+    message are scored for a human request too) and ``request_alone_margin`` (whether,
+    and how much lower, a message is also scored for a request without its context).
 
 A folder without ``context.onnx`` whose ``model.onnx`` has a ``human_request_logit``
 output (the format of earlier escalate models) loads too: it scores messages without
@@ -28,6 +29,7 @@ No torch, no network: loading reads these files and nothing else.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -141,6 +143,16 @@ class OnnxAffectModel:
         Put me through to someone." asks as plainly as its second sentence). Default:
         ``request_sentences`` in ``config.json`` (on for the shipped model). Costs one
         more encoder call per scored sentence (:mod:`escalate.affect.segments`).
+    request_alone_margin:
+        Also read a message that has a context (and each of its scored sentences)
+        without that context for a human request, its logit lowered by this margin,
+        and keep the highest score. The context head learned that a message after a
+        closing question ("Anything else?") is a closing answer, and reads "Put me
+        through to a person now." there as no request; alone, the message is one. The
+        margin keeps task answers that only look like requests out of context ("Find me
+        someone else") below the threshold. Default: ``request_alone_margin`` in
+        ``config.json`` (1.5 for the shipped model), else ``inf`` (never read alone).
+        Costs no encoder call: only the small context head runs again.
 
     Notes
     -----
@@ -178,6 +190,7 @@ class OnnxAffectModel:
         cache_size: int = 8192,
         calibrated: bool = True,
         request_sentences: bool | None = None,
+        request_alone_margin: float | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -212,6 +225,18 @@ class OnnxAffectModel:
             if request_sentences is None
             else request_sentences
         )
+        margin = (
+            self.config.get("request_alone_margin")
+            if request_alone_margin is None
+            else request_alone_margin
+        )
+        if margin is None:
+            margin = math.inf
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or margin != margin:
+            raise ValueError(f"request_alone_margin must be a number, got {margin!r}")
+        #: A message read in context is also read for a human request without it, its
+        #: logit lowered by this margin (``inf``: read in context only).
+        self.request_alone_margin = float(margin)
         #: Cosine similarity of two embeddings from which they are the same problem.
         self.topic_similarity = float(self.config.get("topic_similarity", 0.6))
         self._calibration: dict[str, Any] = (
@@ -409,20 +434,26 @@ class OnnxAffectModel:
     ) -> np.ndarray:
         """The context heads' logits ``(n, 3)``; the human-request logit is the highest
         of the message's and, with :attr:`request_sentences`, its sentences' (each read
-        with the message's context). A model without a context head fills the first
-        column with its own human-request logit and leaves the others at zero."""
+        with the message's context and, less :attr:`request_alone_margin`, without it).
+        A model without a context head fills the first column with its own
+        human-request logit and leaves the others at zero."""
         out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
+        margin = self.request_alone_margin
         for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
-            if self._context is not None:
-                out[i] = self._context_logits(encoded, text, context)
-            else:
-                out[i, 0] = encoded[text].human_request or 0.0
-            for sentence in self._sentences(text):
-                if self._context is not None:
-                    logit = float(self._context_logits(encoded, sentence, context)[0])
-                else:
-                    logit = encoded[sentence].human_request or 0.0
+            if self._context is None:
+                out[i, 0] = max(
+                    encoded[t].human_request or 0.0 for t in [text, *self._sentences(text)]
+                )
+                continue
+            out[i] = self._context_logits(encoded, text, context)
+            sentences = self._sentences(text)
+            for sentence in sentences:
+                logit = float(self._context_logits(encoded, sentence, context)[0])
                 out[i, 0] = max(out[i, 0], logit)
+            if math.isfinite(margin) and context is not None and (context.bot or context.user):
+                for piece in [text, *sentences]:
+                    alone = float(self._context_logits(encoded, piece, None)[0]) - margin
+                    out[i, 0] = max(out[i, 0], alone)
         return out
 
     def _sentences(self, text: str) -> list[str]:

@@ -157,6 +157,9 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
         "emotion_labels": list(EMOTION_LABELS),
         "human_request_threshold": 0.5,
         "request_sentences": True,
+        # chosen on the shipped model's dev sets (see models/README.md, "Sentences"):
+        # check it on the dev sets of a new model before shipping that model
+        "request_alone_margin": 1.5,
         "training": settings,
     }
 
