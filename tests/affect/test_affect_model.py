@@ -370,3 +370,19 @@ def test_the_read_without_context_counts_less_by_its_margin() -> None:
 def test_request_alone_margin_must_be_a_number(margin: object) -> None:
     with pytest.raises(ValueError, match="request_alone_margin"):
         OnnxAffectModel.default(request_alone_margin=margin)  # type: ignore[arg-type]
+
+
+def test_a_request_with_a_typo_is_read_with_the_typo_corrected() -> None:
+    text = "Transfer me to a hmuan."
+    as_written = OnnxAffectModel.default(request_spelling=False)
+    assert as_written.speller is None
+    assert as_written.predict_one(text).human_request < 0.5
+    shipped = OnnxAffectModel.default()
+    assert shipped.speller is not None
+    on = shipped.predict_one(text)
+    assert on.human_request > 0.5
+    assert on.human_request == pytest.approx(
+        shipped.predict_one("Transfer me to a human.").human_request, abs=1e-6
+    )
+    off = as_written.predict_one(text)  # the other heads read the message as written
+    assert on.sentiment == off.sentiment and on.dissatisfaction == off.dissatisfaction

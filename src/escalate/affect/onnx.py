@@ -16,8 +16,9 @@ A model folder holds:
 ``config.json``
     Label lists, the calibration of every head, per-emotion thresholds, the maximum
     length, the pooling used, ``request_sentences`` (whether the sentences of a
-    message are scored for a human request too) and ``request_alone_margin`` (whether,
-    and how much lower, a message is also scored for a request without its context).
+    message are scored for a human request too), ``request_alone_margin`` (whether,
+    and how much lower, a message is also scored for a request without its context) and
+    ``request_spelling`` (whether typos are corrected before the request is read).
 
 A folder without ``context.onnx`` whose ``model.onnx`` has a ``human_request_logit``
 output (the format of earlier escalate models) loads too: it scores messages without
@@ -48,6 +49,7 @@ from escalate.affect.base import (
     MessageContext,
 )
 from escalate.affect.segments import scored_sentences
+from escalate.affect.spelling import Speller
 from escalate.errors import AffectModelError
 
 __all__ = ["AffectArrays", "OnnxAffectModel", "default_model"]
@@ -153,6 +155,12 @@ class OnnxAffectModel:
         someone else") below the threshold. Default: ``request_alone_margin`` in
         ``config.json`` (1.5 for the shipped model), else ``inf`` (never read alone).
         Costs no encoder call: only the small context head runs again.
+    request_spelling:
+        Read a message for a human request with its typos corrected
+        (:class:`~escalate.affect.spelling.Speller`: "Transfer me to a hmuan."); the
+        other heads read it as written. Default: ``request_spelling`` in ``config.json``
+        (on for the shipped model). Costs reading a dictionary once per process (about
+        a second) and one more encoder call for a message that had a typo.
 
     Notes
     -----
@@ -191,6 +199,7 @@ class OnnxAffectModel:
         calibrated: bool = True,
         request_sentences: bool | None = None,
         request_alone_margin: float | None = None,
+        request_spelling: bool | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -237,6 +246,13 @@ class OnnxAffectModel:
         #: A message read in context is also read for a human request without it, its
         #: logit lowered by this margin (``inf``: read in context only).
         self.request_alone_margin = float(margin)
+        spelling = (
+            self.config.get("request_spelling", False)
+            if request_spelling is None
+            else request_spelling
+        )
+        #: Corrects typos before a message is read for a human request (``None``: off).
+        self.speller: Speller | None = Speller.shared().load() if spelling else None
         #: Cosine similarity of two embeddings from which they are the same problem.
         self.topic_similarity = float(self.config.get("topic_similarity", 0.6))
         self._calibration: dict[str, Any] = (
@@ -433,25 +449,27 @@ class OnnxAffectModel:
         contexts: Sequence[MessageContext | None],
     ) -> np.ndarray:
         """The context heads' logits ``(n, 3)``; the human-request logit is the highest
-        of the message's and, with :attr:`request_sentences`, its sentences' (each read
-        with the message's context and, less :attr:`request_alone_margin`, without it).
+        of the message's (its typos corrected, with :attr:`speller`) and, with
+        :attr:`request_sentences`, its sentences' (each read with the message's context
+        and, less :attr:`request_alone_margin`, without it).
         A model without a context head fills the first column with its own
         human-request logit and leaves the others at zero."""
         out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
         margin = self.request_alone_margin
         for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
+            read = self._request_text(text)
+            sentences = self._sentences(read)
             if self._context is None:
-                out[i, 0] = max(
-                    encoded[t].human_request or 0.0 for t in [text, *self._sentences(text)]
-                )
+                out[i, 0] = max(encoded[t].human_request or 0.0 for t in [read, *sentences])
                 continue
             out[i] = self._context_logits(encoded, text, context)
-            sentences = self._sentences(text)
+            if read != text:
+                out[i, 0] = self._context_logits(encoded, read, context)[0]
             for sentence in sentences:
                 logit = float(self._context_logits(encoded, sentence, context)[0])
                 out[i, 0] = max(out[i, 0], logit)
             if math.isfinite(margin) and context is not None and (context.bot or context.user):
-                for piece in [text, *sentences]:
+                for piece in [read, *sentences]:
                     alone = float(self._context_logits(encoded, piece, None)[0]) - margin
                     out[i, 0] = max(out[i, 0], alone)
         return out
@@ -459,10 +477,20 @@ class OnnxAffectModel:
     def _sentences(self, text: str) -> list[str]:
         return scored_sentences(text) if self.request_sentences else []
 
+    def _request_text(self, text: str) -> str:
+        """The message as read for a human request: with its typos corrected, when on."""
+        return self.speller.correct(text) if self.speller is not None else text
+
+    def _request_reads(self, text: str) -> list[str]:
+        """The texts besides ``text`` that are read for its human request."""
+        read = self._request_text(text)
+        return [*([read] if read != text else []), *self._sentences(read)]
+
     def _encoded(
         self, texts: list[str], contexts: Sequence[MessageContext | None]
     ) -> dict[str, _Encoded]:
-        """Every text, its sentences (see :meth:`_head_logits`) and context text encoded,
+        """Every text, what is read for its request (corrected, its sentences: see
+        :meth:`_head_logits`) and context text encoded,
         by text; a context message whose encoding came with it (and fits this model) is
         not encoded again."""
         needed: list[str] = []
@@ -479,8 +507,8 @@ class OnnxAffectModel:
                         needed.append(text)
                     else:
                         given.setdefault(text, row)
-        sentences = [x for t in texts for x in self._sentences(t)]
-        wanted = [*texts, *sentences, *(t for t in needed if t not in given)]
+        reads = [x for t in texts for x in self._request_reads(t)]
+        wanted = [*texts, *reads, *(t for t in needed if t not in given)]
         return {**given, **dict(zip(wanted, self._encode(wanted), strict=True))}
 
     def _unpacked(self, packed: bytes | None) -> _Encoded | None:
