@@ -141,8 +141,9 @@ class OnnxAffectModel:
         network's raw probabilities, for fitting a new calibration.
     request_sentences:
         Also score each sentence (of two words or more) of a message that has several
-        for a human request and keep the highest score (a request is one sentence: "Sorry for the long message.
-        Put me through to someone." asks as plainly as its second sentence). Default:
+        for a human request and keep the highest score (a request is one sentence:
+        "Sorry for the long message. Put me through to someone." asks as plainly as its
+        second sentence). Default:
         ``request_sentences`` in ``config.json`` (on for the shipped model). Costs one
         more encoder call per scored sentence (:mod:`escalate.affect.segments`).
     request_alone_margin:
@@ -400,7 +401,8 @@ class OnnxAffectModel:
             contexts = [None] * n
         if len(contexts) != n:
             raise AffectModelError(f"{n} texts but {len(contexts)} contexts")
-        encoded = self._encoded(texts, contexts)
+        reads = [self._request_reads(t) for t in texts]
+        encoded = self._encoded(texts, contexts, reads)
         calibration = self._calibration
         sentiment = np.zeros((n, len(self.sentiment_labels)), dtype=np.float32)
         emotions = np.zeros((n, len(self.emotion_labels)), dtype=np.float32)
@@ -412,7 +414,7 @@ class OnnxAffectModel:
             row = encoded[text]
             sentiment[i] = _softmax(row.sentiment / temperature)
             emotions[i] = _sigmoid(row.emotions * emo_scale + emo_bias)
-        logits = self._head_logits(encoded, texts, contexts)
+        logits = self._head_logits(encoded, texts, contexts, reads)
         if self._context is None:
             arrays = AffectArrays(
                 sentiment, emotions, self._platt("human_request", logits[:, 0]), None, None
@@ -436,29 +438,29 @@ class OnnxAffectModel:
         contexts = list(contexts) if contexts is not None else [None] * len(texts)
         if len(contexts) != len(texts):
             raise AffectModelError(f"{len(texts)} texts but {len(contexts)} contexts")
-        encoded = self._encoded(texts, contexts)
+        reads = [self._request_reads(t) for t in texts]
+        encoded = self._encoded(texts, contexts, reads)
         n = len(texts)
         sentiment = np.stack([encoded[t].sentiment for t in texts]) if n else np.zeros((0, 3))
         emotions = np.stack([encoded[t].emotions for t in texts]) if n else np.zeros((0, 28))
-        return sentiment, emotions, self._head_logits(encoded, texts, contexts)
+        return sentiment, emotions, self._head_logits(encoded, texts, contexts, reads)
 
     def _head_logits(
         self,
         encoded: dict[str, _Encoded],
         texts: list[str],
         contexts: Sequence[MessageContext | None],
+        reads: list[list[str]],
     ) -> np.ndarray:
         """The context heads' logits ``(n, 3)``; the human-request logit is the highest
-        of the message's (its typos corrected, with :attr:`speller`) and, with
-        :attr:`request_sentences`, its sentences' (each read with the message's context
-        and, less :attr:`request_alone_margin`, without it).
-        A model without a context head fills the first column with its own
-        human-request logit and leaves the others at zero."""
+        over each message's ``reads`` (:meth:`_request_reads`), each read with the
+        message's context and, less :attr:`request_alone_margin`, without it. A model
+        without a context head fills the first column with its own human-request logit
+        and leaves the others at zero."""
         out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
         margin = self.request_alone_margin
         for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
-            read = self._request_text(text)
-            sentences = self._sentences(read)
+            read, *sentences = reads[i]
             if self._context is None:
                 out[i, 0] = max(encoded[t].human_request or 0.0 for t in [read, *sentences])
                 continue
@@ -474,25 +476,22 @@ class OnnxAffectModel:
                     out[i, 0] = max(out[i, 0], alone)
         return out
 
-    def _sentences(self, text: str) -> list[str]:
-        return scored_sentences(text) if self.request_sentences else []
-
-    def _request_text(self, text: str) -> str:
-        """The message as read for a human request: with its typos corrected, when on."""
-        return self.speller.correct(text) if self.speller is not None else text
-
     def _request_reads(self, text: str) -> list[str]:
-        """The texts besides ``text`` that are read for its human request."""
-        read = self._request_text(text)
-        return [*([read] if read != text else []), *self._sentences(read)]
+        """What is read of ``text`` for a human request: the message (its typos
+        corrected, with :attr:`speller`), then, with :attr:`request_sentences`, the
+        sentences of that."""
+        read = self.speller.correct(text) if self.speller is not None else text
+        return [read, *(scored_sentences(read) if self.request_sentences else [])]
 
     def _encoded(
-        self, texts: list[str], contexts: Sequence[MessageContext | None]
+        self,
+        texts: list[str],
+        contexts: Sequence[MessageContext | None],
+        reads: list[list[str]],
     ) -> dict[str, _Encoded]:
-        """Every text, what is read for its request (corrected, its sentences: see
-        :meth:`_head_logits`) and context text encoded,
-        by text; a context message whose encoding came with it (and fits this model) is
-        not encoded again."""
+        """Every text, its ``reads`` for a request and its context texts encoded, by
+        text; a context message whose encoding came with it (and fits this model) is not
+        encoded again."""
         needed: list[str] = []
         given: dict[str, _Encoded] = {}
         if self._context is not None:
@@ -507,8 +506,8 @@ class OnnxAffectModel:
                         needed.append(text)
                     else:
                         given.setdefault(text, row)
-        reads = [x for t in texts for x in self._request_reads(t)]
-        wanted = [*texts, *reads, *(t for t in needed if t not in given)]
+        extra = [x for t, pieces in zip(texts, reads, strict=True) for x in pieces if x != t]
+        wanted = [*texts, *extra, *(t for t in needed if t not in given)]
         return {**given, **dict(zip(wanted, self._encode(wanted), strict=True))}
 
     def _unpacked(self, packed: bytes | None) -> _Encoded | None:

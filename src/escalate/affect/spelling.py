@@ -50,6 +50,7 @@ class Speller:
     def __init__(self) -> None:
         self._symspell: Any = None
         self._words: Any = None
+        self._closest: Any = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -66,13 +67,14 @@ class Speller:
             if self._symspell is None:
                 from importlib.resources import files
 
-                from symspellpy import SymSpell
+                from symspellpy import SymSpell, Verbosity
 
                 symspell = SymSpell(max_dictionary_edit_distance=1, prefix_length=7)
                 dictionary = files("symspellpy") / "frequency_dictionary_en_82_765.txt"
                 if not symspell.load_dictionary(str(dictionary), term_index=0, count_index=1):
                     raise RuntimeError(f"cannot read the spelling dictionary {dictionary}")
                 self._words = symspell.words
+                self._closest = Verbosity.TOP
                 self._symspell = symspell
         return self
 
@@ -84,13 +86,11 @@ class Speller:
         return _WORD.sub(self._fix, text)
 
     def _fix(self, match: re.Match[str]) -> str:
-        from symspellpy import Verbosity
-
         word = match.group()
         lower = word.lower()
         if len(lower) < MIN_LENGTH or lower in self._words:
             return word
-        found = self._symspell.lookup(lower, Verbosity.TOP, max_edit_distance=1)
+        found = self._symspell.lookup(lower, self._closest, max_edit_distance=1)
         if not found:
             return word
         term = str(found[0].term)

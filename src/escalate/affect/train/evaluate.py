@@ -39,6 +39,7 @@ __all__ = [
     "dev_metrics",
     "f1_score",
     "fit_calibration",
+    "onnx_scorer",
     "recalibrate",
     "roc_auc",
 ]
@@ -281,12 +282,17 @@ def dev_metrics(
     return metrics, thresholds
 
 
-#: The dev sets each context head's calibration is fitted on (see :func:`fit_calibration`).
-_CALIBRATION_SETS: dict[str, tuple[str, ...]] = {
-    "human_request": ("bitext", "suite_human_request"),
-    "dissatisfaction": ("uss",),
-    "distress": ("suite_distress",),
-}
+def onnx_scorer(model_dir: Path, threads: int = 1) -> Callable[..., HeadScores]:
+    """The raw (uncalibrated) scores of a runtime model folder, as :meth:`DevSets.score`
+    takes them."""
+    from escalate.affect.onnx import OnnxAffectModel
+
+    runtime = OnnxAffectModel(model_dir, threads=threads, calibrated=False)
+
+    def score(texts: Sequence[str], contexts: Sequence[MessageContext | None]) -> HeadScores:
+        return HeadScores(*runtime.logits(list(texts), list(contexts)))
+
+    return score
 
 
 def recalibrate(
@@ -301,11 +307,9 @@ def recalibrate(
     :func:`~escalate.affect.data.uss_split`). Only the named heads' calibration and their
     dev figures change. Returns the new calibration of those heads.
     """
-    from escalate.affect.onnx import OnnxAffectModel
-
-    unknown = [h for h in heads if h not in _CALIBRATION_SETS]
+    unknown = [h for h in heads if h not in CONTEXT_HEADS]
     if unknown:
-        raise ValueError(f"heads must be among {', '.join(_CALIBRATION_SETS)}, got {unknown}")
+        raise ValueError(f"heads must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
     model_dir, data_dir = Path(model_dir), Path(data_dir)
     path = model_dir / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
@@ -317,15 +321,9 @@ def recalibrate(
         for domain in training.get("uss_domains", ("mwoz", "sgd"))
     }
     dev = DevSets(data_dir, bitext_dev=bitext_dev, uss_dev=uss_dev)
-    runtime = OnnxAffectModel(model_dir, threads=1, calibrated=False)
-
-    def score(texts: Sequence[str], contexts: Sequence[MessageContext | None]) -> HeadScores:
-        return HeadScores(*runtime.logits(list(texts), list(contexts)))
-
-    raw = dev.score(score)
+    raw = dev.score(onnx_scorer(model_dir))
     fitted = fit_calibration(dev, raw)
     calibration = {**config.get("calibration", {}), **{h: fitted[h] for h in heads}}
-    thresholds = config.get("emotion_thresholds", {})
     metrics, _ = dev_metrics(dev, raw, calibration)
     kept = dict(config.get("dev_metrics", {}))
     names = {"human_request": "human", "dissatisfaction": "dissatisfaction", "distress": "distress"}
@@ -333,7 +331,6 @@ def recalibrate(
         if any(names[h] in key for h in heads):
             kept[key] = value
     config["calibration"] = calibration
-    config["emotion_thresholds"] = thresholds
     config["dev_metrics"] = kept
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return {h: fitted[h] for h in heads}

@@ -25,7 +25,13 @@ import torch
 from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS, SENTIMENT_LABELS, MessageContext
 from escalate.affect.data import default_data_dir, read_bitext
 from escalate.affect.embedding import choose_topic_similarity
-from escalate.affect.train.evaluate import DevSets, HeadScores, dev_metrics, fit_calibration
+from escalate.affect.train.evaluate import (
+    DevSets,
+    HeadScores,
+    dev_metrics,
+    fit_calibration,
+    onnx_scorer,
+)
 from escalate.affect.train.examples import Example, training_examples
 from escalate.affect.train.export import (
     CONTEXT_OUTPUTS,
@@ -124,17 +130,6 @@ def _torch_scorer(model: AffectNet, tokenizer: Any, max_length: int) -> Any:
     return score
 
 
-def _onnx_scorer(run_dir: Path) -> Any:
-    from escalate.affect.onnx import OnnxAffectModel
-
-    runtime = OnnxAffectModel(run_dir, threads=torch.get_num_threads(), calibrated=False)
-
-    def score(texts: Sequence[str], contexts: Sequence[MessageContext | None]) -> HeadScores:
-        return HeadScores(*runtime.logits(list(texts), list(contexts)))
-
-    return score
-
-
 def _config(cfg: TrainConfig) -> dict[str, Any]:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     for key in ("progress", "out_dir", "data_dir", "threads", "limit"):
@@ -157,9 +152,10 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
         "emotion_labels": list(EMOTION_LABELS),
         "human_request_threshold": 0.5,
         "request_sentences": True,
-        # chosen on the shipped model's dev sets (see models/README.md, "Sentences"):
+        # chosen on the shipped model's dev sets (see models/README.md, "Read alone"):
         # check it on the dev sets of a new model before shipping that model
         "request_alone_margin": 1.5,
+        "request_spelling": True,
         "training": settings,
     }
 
@@ -188,7 +184,7 @@ def export_run(run_dir: Path, data_dir: Path | None = None) -> dict[str, float]:
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
     dev = _dev_sets(data_dir, split)
-    raw = dev.score(_onnx_scorer(run_dir))
+    raw = dev.score(onnx_scorer(run_dir, threads=torch.get_num_threads()))
     calibration = fit_calibration(dev, raw)
     metrics, thresholds = dev_metrics(dev, raw, calibration)
     config["calibration"] = calibration
