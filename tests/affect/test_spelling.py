@@ -23,8 +23,18 @@ def test_a_word_one_edit_from_a_known_word_is_corrected() -> None:
 
 
 def test_case_is_kept() -> None:
-    assert speller.correct("HMUAN please") == "HUMAN please"
+    assert speller.correct("HMUAN PLEASE") == "HUMAN PLEASE"
     assert speller.correct("Hmuan please") == "Human please"
+
+
+def test_acronyms_and_contractions_stay_as_written() -> None:
+    # capitals in a message that is not in capitals: an acronym, not a typo
+    assert speller.correct("Do you take AMEX? Is it BYOB?") == "Do you take AMEX? Is it BYOB?"
+    # "doesn" is no word, but "doesn't" is; "dont" is "don't" without its apostrophe
+    for text in ("It doesn't matter", "It doesn\u2019t matter", "I dont want a bot"):
+        assert speller.correct(text) == text
+    # a correction changes letters only: never an apostrophe in or out
+    assert "'" not in speller.correct("theyre wouldnt shouldve")
 
 
 def test_known_words_short_words_and_unknown_far_words_stay() -> None:

@@ -10,7 +10,10 @@ request when ``request_spelling`` is on. The other heads read the message as wri
 
 Only words of :data:`MIN_LENGTH` letters or more are corrected (short words are too often
 one edit away from another word), and only when the dictionary lacks them, so names and
-words it knows stay as written; case is kept.
+words it knows stay as written; case is kept, and a correction only changes letters. Left
+as written too: a contraction ("doesn't", or "dont" written without its apostrophe, which
+would otherwise become "done"), and a word in capitals in a message that is not ("AMEX",
+"BYOB": an acronym, not a typo of "ALEX" or "BOB").
 
 Examples
 --------
@@ -21,6 +24,8 @@ Examples
 'PUT ME THROUGH TO SOMEONE NOW, PLEASE'
 >>> speller.correct("My order 55102 from Siobhan never came")
 'My order 55102 from Siobhan never came'
+>>> speller.correct("I dont want a bot, it doesn't take AMEX")
+"I dont want a bot, it doesn't take AMEX"
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ __all__ = ["MIN_LENGTH", "Speller"]
 #: Words shorter than this are never corrected.
 MIN_LENGTH = 4
 
-_WORD = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)*")
 
 
 class Speller:
@@ -83,15 +88,20 @@ class Speller:
         by the most frequent known word one edit away, if there is one."""
         if self._symspell is None:
             self.load()
-        return _WORD.sub(self._fix, text)
+        shouted = not any(c.islower() for c in text)
+        return _WORD.sub(lambda match: self._fix(match.group(), shouted), text)
 
-    def _fix(self, match: re.Match[str]) -> str:
-        word = match.group()
-        lower = word.lower()
-        if len(lower) < MIN_LENGTH or lower in self._words:
+    def _fix(self, word: str, shouted: bool) -> str:
+        """``word`` corrected, or as written (see the module's notes)."""
+        key = word.lower().replace("\u2019", "'")
+        if len(key) < MIN_LENGTH or key in self._words or "'" in key:
             return word
-        found = self._symspell.lookup(lower, self._closest, max_edit_distance=1)
-        if not found:
+        if word.isupper() and not shouted:
+            return word  # an acronym in a message written in lower case
+        if any(f"{key[:i]}'{key[i:]}" in self._words for i in range(1, len(key))):
+            return word  # a contraction without its apostrophe: "dont", "youre"
+        found = self._symspell.lookup(key, self._closest, max_edit_distance=1)
+        if not found or not str(found[0].term).isalpha():
             return word
         term = str(found[0].term)
         if word.isupper():
