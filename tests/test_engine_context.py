@@ -179,6 +179,69 @@ def test_a_customer_turn_encodes_only_its_own_message() -> None:
     assert second.encoded == ["Still nothing."]
 
 
+class CountingStore(MemorySessionStore):
+    """Counts the engine's reads of saved states (not the compare-and-set's own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self._saving = False
+
+    def load(self, conversation_id: str) -> escalate.SessionState | None:
+        self.loads += not self._saving
+        return super().load(conversation_id)
+
+    def save_if(self, state: escalate.SessionState, expected_version: int) -> bool:
+        self._saving = True
+        try:
+            return super().save_if(state, expected_version)
+        finally:
+            self._saving = False
+
+
+def test_a_customer_turn_reads_the_store_once() -> None:
+    store = CountingStore()
+    session = on_store(EncodingRecorder(), store).session("a")
+    session.observe(Turn(role="user", text="Where is my refund?"))
+    session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    store.loads = 0
+    session.observe(Turn(role="user", text="It's been four months."))
+    assert store.loads == 1  # the state read for the context is the one the turn is saved on
+
+
+class Interrupted(EncodingRecorder):
+    """While it scores the first customer message, another worker saves a turn of the
+    same conversation."""
+
+    def __init__(self, other: escalate.Engine) -> None:
+        super().__init__()
+        self.other = other
+
+    def predict_encoded(
+        self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
+    ) -> tuple[list[AffectScores], list[bytes | None]]:
+        if texts == ["It's been four months."] and not self.seen:
+            self.other.session("a").observe(Turn(role="bot", text="Refunds take 5-7 days."))
+        return super().predict_encoded(texts, contexts)
+
+
+def test_a_turn_saved_by_another_worker_meanwhile_is_kept_and_read_as_context() -> None:
+    store = MemorySessionStore()
+    other = on_store(EncodingRecorder(), store)
+    model = Interrupted(other)
+    session = on_store(model, store).session("a")
+    decision = session.observe(Turn(role="user", text="It's been four months."))
+    state = session.state()
+    assert state is not None
+    assert [t.text for t in state.turns] == ["Refunds take 5-7 days.", "It's been four months."]
+    # scored first without context, then again on the state the other worker saved
+    assert [c for _, c in model.seen] == [
+        MessageContext(),
+        MessageContext(bot="Refunds take 5-7 days."),
+    ]
+    assert decision.action == "offer_human"
+
+
 def test_an_encoding_the_model_cannot_read_is_encoded_again() -> None:
     model, store = EncodingRecorder(), MemorySessionStore()
     session = on_store(model, store).session("a")

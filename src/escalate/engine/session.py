@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -57,6 +57,15 @@ def _as_turn(turn: Turn | Mapping[str, Any]) -> Turn:
         return Turn.model_validate(turn)
     except ValidationError as exc:
         raise InputError.from_validation(exc) from None
+
+
+class _Read(NamedTuple):
+    """A customer turn's context and the saved state it was read from (``readable`` is
+    false when the store could not be read)."""
+
+    context: MessageContext | None
+    state: SessionState | None
+    readable: bool
 
 
 class Session:
@@ -144,10 +153,16 @@ class Session:
         context: MessageContext | None = None
         encoding: bytes | None = None
         scored = turn.role == "user" and turn.has_text
+        # The state read for the context is the first try's state: the compare-and-set
+        # on its version catches a turn another worker saved since (the turn then runs
+        # again on a state read anew), so one read of the store serves both.
+        read: _Read | None = None
         if scored:
             # Inference runs outside the conversation's lock; the context it read is
             # checked again against the state the turn is saved on.
-            context = self._context() if runtime.reads_context else None
+            if runtime.reads_context:
+                read = self._read_context()
+                context = read.context
             scores, encoding, affect_failed = runtime.score_one(turn.text or "", context)
         elif turn.role == "bot" and turn.has_text:
             encoding = runtime.encode(turn.text or "")
@@ -164,7 +179,10 @@ class Session:
                 queued = pending.turns(self.conversation_id)
                 load_failure: Exception | None = None
                 try:
-                    loaded = sessions.load(self.conversation_id)
+                    if attempt == 0 and read is not None and read.readable:
+                        loaded = read.state
+                    else:
+                        loaded = sessions.load(self.conversation_id)
                 except Exception as exc:
                     loaded, load_failure = None, exc
                     failures.append(session_failure(f"session store: {type(exc).__name__}: {exc}"))
@@ -339,19 +357,20 @@ class Session:
             time.sleep(random.uniform(0.0, min(0.05, 0.0005 * 2**attempt)))
         return len(pending.turns(cid)), False
 
-    def _context(self) -> MessageContext | None:
-        """What came before a customer turn, from the saved state (``None`` when the
-        store cannot be read: the turn's decision then names that failure)."""
+    def _read_context(self) -> _Read:
+        """What came before a customer turn, from the saved state (no context when the
+        store cannot be read: the turn's decision then names that failure), and the
+        state it was read from."""
         try:
             state = self._runtime.sessions.load(self.conversation_id)
         except Exception:
-            return None
+            return _Read(None, None, readable=False)
         turns = state.turns if state is not None else ()
         waiting = self._runtime.pending.turns(self.conversation_id)
         if waiting:
             base = state if state is not None else self._new_state(waiting[0].at)
             turns = (*turns, *(p.turn for p in _unapplied(base, waiting)))
-        return with_encodings(message_context(turns), state)
+        return _Read(with_encodings(message_context(turns), state), state, readable=True)
 
     async def aobserve(self, turn: Turn | Mapping[str, Any]) -> Decision:
         """:meth:`observe` for asyncio backends: inference runs in a worker thread, so the
