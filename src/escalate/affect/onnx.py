@@ -94,6 +94,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return out
 
 
+#: What a row of the context head's batch is for (see ``OnnxAffectModel._head_logits``).
+_WHOLE, _CORRECTED, _SENTENCE, _ALONE = range(4)
+
+
 def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -459,21 +463,36 @@ class OnnxAffectModel:
         and leaves the others at zero."""
         out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
         margin = self.request_alone_margin
+        if self._context is None:
+            for i, pieces in enumerate(reads):
+                out[i, 0] = max(encoded[t].human_request or 0.0 for t in pieces)
+            return out
+        # Every read of every message goes through the context head in one call; each
+        # row says what it is for: the message with its context (all heads), its
+        # corrected read (replaces the request logit), a sentence (the highest request
+        # logit counts), or a read without the context (the same, less the margin).
+        rows: list[tuple[str, MessageContext | None]] = []
+        uses: list[tuple[int, int]] = []
         for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
             read, *sentences = reads[i]
-            if self._context is None:
-                out[i, 0] = max(encoded[t].human_request or 0.0 for t in [read, *sentences])
-                continue
-            out[i] = self._context_logits(encoded, text, context)
+            rows.append((text, context))
+            uses.append((i, _WHOLE))
             if read != text:
-                out[i, 0] = self._context_logits(encoded, read, context)[0]
-            for sentence in sentences:
-                logit = float(self._context_logits(encoded, sentence, context)[0])
-                out[i, 0] = max(out[i, 0], logit)
+                rows.append((read, context))
+                uses.append((i, _CORRECTED))
+            rows.extend((sentence, context) for sentence in sentences)
+            uses.extend((i, _SENTENCE) for _ in sentences)
             if math.isfinite(margin) and context is not None and (context.bot or context.user):
-                for piece in [read, *sentences]:
-                    alone = float(self._context_logits(encoded, piece, None)[0]) - margin
-                    out[i, 0] = max(out[i, 0], alone)
+                rows.extend((piece, None) for piece in [read, *sentences])
+                uses.extend((i, _ALONE) for _ in [read, *sentences])
+        logits = self._context_logits(encoded, rows)
+        for (i, use), row in zip(uses, logits, strict=True):
+            if use == _WHOLE:
+                out[i] = row
+            elif use == _CORRECTED:
+                out[i, 0] = row[0]
+            else:
+                out[i, 0] = max(out[i, 0], row[0] - (margin if use == _ALONE else 0.0))
         return out
 
     def _request_reads(self, text: str) -> list[str]:
@@ -548,29 +567,36 @@ class OnnxAffectModel:
         return _sigmoid(np.asarray(logits, dtype=np.float32) * scale + bias)
 
     def _context_logits(
-        self, encoded: dict[str, _Encoded], text: str, context: MessageContext | None
+        self, encoded: dict[str, _Encoded], rows: Sequence[tuple[str, MessageContext | None]]
     ) -> np.ndarray:
+        """The context head's logits ``(len(rows), 3)`` of each (text, context) row, in
+        one call."""
         assert self._context is not None
-        message = encoded[text].embedding
-        assert message is not None
-        dim = message.shape[0]
-        ctx = np.zeros((1, 2, dim), dtype=np.float32)
-        mask = np.zeros((1, 2), dtype=np.float32)
-        if context is not None:
-            for k, other in enumerate((context.bot, context.user)):
-                vector = encoded[other].embedding if other else None
-                if vector is not None:
-                    ctx[0, k] = vector
-                    mask[0, k] = 1.0
+        if not rows:
+            return np.zeros((0, len(CONTEXT_HEADS)), dtype=np.float32)
+        first = encoded[rows[0][0]].embedding
+        assert first is not None
+        dim = first.shape[0]
+        message = np.zeros((len(rows), dim), dtype=np.float32)
+        ctx = np.zeros((len(rows), 2, dim), dtype=np.float32)
+        mask = np.zeros((len(rows), 2), dtype=np.float32)
+        for r, (text, context) in enumerate(rows):
+            vector = encoded[text].embedding
+            assert vector is not None
+            message[r] = vector
+            if context is not None:
+                for k, other in enumerate((context.bot, context.user)):
+                    before = encoded[other].embedding if other else None
+                    if before is not None:
+                        ctx[r, k] = before
+                        mask[r, k] = 1.0
         try:
             (logits,) = self._context.run(
-                ["context_logits"],
-                {"embedding": message[None, :], "context": ctx, "context_mask": mask},
+                ["context_logits"], {"embedding": message, "context": ctx, "context_mask": mask}
             )
         except Exception as exc:
             raise AffectModelError(f"affect model failed: {str(exc).strip()}") from exc
-        out: np.ndarray = np.asarray(logits, dtype=np.float32)[0]
-        return out
+        return np.asarray(logits, dtype=np.float32)
 
     def _encode(self, texts: Sequence[str]) -> list[_Encoded]:
         """Encode ``texts`` (each distinct text once), from the cache where possible."""
@@ -602,7 +628,13 @@ class OnnxAffectModel:
     def _run(self, texts: list[str]) -> list[_Encoded]:
         """Run the encoder over ``texts`` in length-sorted batches; one row per text."""
         out: list[_Encoded | None] = [None] * len(texts)
-        encodings = self._tokenizer.encode_batch(texts)
+        # a few texts (a turn and its sentences) are quicker one by one than through
+        # the tokenizer's parallel batch
+        encodings = (
+            [self._tokenizer.encode(t) for t in texts]
+            if len(texts) <= 4
+            else self._tokenizer.encode_batch(texts)
+        )
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
         for idx in self._chunks(order, lengths):
