@@ -9,6 +9,7 @@ from escalate.signals.dialogue import (
     DialogueConfig,
     DialogueState,
     normalise,
+    repeats,
     similar,
 )
 
@@ -93,6 +94,53 @@ def test_bot_loops_by_text_and_by_intent() -> None:
     assert s["dialogue.bot_repeats"] == 1
     s = run([Turn(role="bot", intent="ask_date"), Turn(role="bot", intent="ask_date")])
     assert s["dialogue.bot_repeats"] == 1
+
+
+def test_answers_to_two_questions_are_not_a_customer_repeating_themselves() -> None:
+    s = run(
+        [
+            Turn(role="bot", text="Please confirm: a table for 2 at 7 pm."),
+            Turn(role="user", text="Yes, that works for me."),
+            Turn(role="bot", text="Please confirm: a taxi for 2 at 6:30 pm."),
+            Turn(role="user", text="Yes, that works for me."),
+        ]
+    )
+    assert s["dialogue.user_repeats"] == 0
+    # a correction made twice is
+    s = run(
+        [
+            Turn(role="user", text="No, I said Tuesday not Thursday"),
+            Turn(role="bot", text="Booked for Thursday."),
+            Turn(role="user", text="No, I said Tuesday not Thursday!"),
+        ]
+    )
+    assert s["dialogue.user_repeats"] == 1
+
+
+def test_a_bot_offering_other_numbers_is_not_looping() -> None:
+    s = run(
+        [
+            Turn(role="bot", text="There's a 10:20 am bus with 0 transfers for $26."),
+            Turn(role="user", text="Anything later?"),
+            Turn(role="bot", text="There's a 12:20 pm bus with 0 transfers for $25."),
+        ]
+    )
+    assert s["dialogue.bot_repeats"] == 0
+    s = run(
+        [
+            Turn(role="bot", text="Your order 1234 ships in 3 days."),
+            Turn(role="user", text="That's what you said last week"),
+            Turn(role="bot", text="Your order 1234 ships in 3 days!"),
+        ]
+    )
+    assert s["dialogue.bot_repeats"] == 1
+
+
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_repeating_is_symmetric_and_reflexive(a: str, b: str) -> None:
+    a, b = normalise(a), normalise(b)
+    assert repeats(a, a, 0.85)
+    assert repeats(a, b, 0.85) == repeats(b, a, 0.85)
 
 
 def test_negations_and_human_requests() -> None:

@@ -167,6 +167,46 @@ _SPACE = re.compile(r"\s+")
 MIN_REPEAT_CHARS = 12
 
 
+_NUMBER = re.compile(r"\d+")
+
+#: How a customer's answer to a yes/no question starts, after :func:`normalise`. Such an
+#: answer given twice is two answers to two questions ("yes that works for me" to two
+#: confirmations), not a customer repeating themselves. A correction ("no I said
+#: Tuesday") is not among them: a customer who has to correct the bot twice is stuck.
+ANSWER_OPENINGS = (
+    "yes", "yeah", "yep", "yup", "sure", "ok", "okay", "alright", "sounds good",
+    "sounds great", "that works", "that would be", "that is correct", "that s correct",
+    "that s right", "that is right", "that s fine", "that is fine", "that s all",
+    "that is all", "perfect", "great", "correct", "fine", "thanks", "thank you",
+    "no thank", "no thanks", "no not right now", "not right now", "no not at the moment",
+    "not at the moment", "not now", "no that s all", "no that is all", "no that will be all",
+)  # fmt: skip
+
+
+def is_answer(text: str) -> bool:
+    """Whether a normalised customer message is an answer to a yes/no question.
+
+    >>> is_answer("yes it is good for me"), is_answer("no not right now")
+    (True, True)
+    >>> is_answer("no i said tuesday not thursday")
+    False
+    """
+    return any(text == o or text.startswith(o + " ") for o in ANSWER_OPENINGS)
+
+
+def repeats(text: str, earlier: str, threshold: float) -> bool:
+    """Whether a normalised message repeats an earlier one: near-duplicates
+    (:func:`similar`) with the same numbers. "A table for 3 at 8 pm" after "a table for 2
+    at 7 pm" is the bot offering something new, not a loop.
+
+    >>> repeats("refunds take 5 to 10 working days", "refunds take 5 to 10 working days ok", 0.85)
+    True
+    >>> repeats("a table for 3 at 8 pm in windsor", "a table for 2 at 7 pm in windsor", 0.85)
+    False
+    """
+    return _NUMBER.findall(text) == _NUMBER.findall(earlier) and similar(text, earlier, threshold)
+
+
 def normalise(text: str) -> str:
     """Lower-case, drop punctuation, collapse whitespace."""
     return _SPACE.sub(" ", _WORD.sub(" ", text.lower())).strip()
@@ -347,8 +387,10 @@ class DialogueAnalyzer:
     def _advance_user(self, state: DialogueState, turn: Turn) -> dict[str, object]:
         threshold = self.config.repeat_similarity
         text = normalise(turn.text) if turn.text else ""
-        repeated = len(text) >= MIN_REPEAT_CHARS and any(
-            similar(text, earlier, threshold) for earlier in state.user_texts
+        repeated = (
+            len(text) >= MIN_REPEAT_CHARS
+            and not is_answer(text)
+            and any(repeats(text, earlier, threshold) for earlier in state.user_texts)
         )
         asked = self.asks_for_human(turn)
         failed = self.is_user_failure(turn)
@@ -369,7 +411,7 @@ class DialogueAnalyzer:
         text = normalise(turn.text) if turn.text else ""
         if text:
             loop = any(
-                similar(text, earlier, self.config.repeat_similarity) for earlier in state.bot_texts
+                repeats(text, earlier, self.config.repeat_similarity) for earlier in state.bot_texts
             )
         else:
             loop = bool(turn.intent) and not fallback and turn.intent in state.bot_intents
