@@ -372,6 +372,39 @@ def test_request_alone_margin_must_be_a_number(margin: object) -> None:
         OnnxAffectModel.default(request_alone_margin=margin)  # type: ignore[arg-type]
 
 
+GREETING = "Hi, I'm the virtual assistant. How can I help you today?"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My husband passed away last week and the account is in his name.",
+        "I've lost my job and I can't pay this month's bill.",
+    ],
+)
+def test_a_first_message_after_a_greeting_is_read_for_distress_as_it_stands(text: str) -> None:
+    from escalate.affect import MessageContext
+
+    greeted = [MessageContext(bot=GREETING)]
+    in_context = OnnxAffectModel.default(distress_alone_margin=math.inf)
+    assert in_context.predict_in_context([text], greeted)[0].distress < 0.5  # the head's blind spot
+    shipped = OnnxAffectModel.default()
+    assert shipped.distress_alone_margin == 0.0
+    assert shipped.predict_in_context([text], greeted)[0].distress == pytest.approx(
+        shipped.predict_one(text).distress, abs=1e-6
+    )
+    assert shipped.predict_one(text).distress >= 0.8
+    # a later message is read in its context only: the other heads and requests unchanged
+    later = [MessageContext(bot=CLOSING, user="I need to update my address.")]
+    assert shipped.predict_in_context([text], later) == in_context.predict_in_context([text], later)
+
+
+@pytest.mark.parametrize("margin", ["0", math.nan, False])
+def test_distress_alone_margin_must_be_a_number(margin: object) -> None:
+    with pytest.raises(ValueError, match="distress_alone_margin"):
+        OnnxAffectModel.default(distress_alone_margin=margin)  # type: ignore[arg-type]
+
+
 def test_a_request_with_a_typo_is_read_with_the_typo_corrected() -> None:
     text = "Transfer me to a hmuan."
     as_written = OnnxAffectModel.default(request_spelling=False)

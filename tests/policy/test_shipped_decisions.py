@@ -94,6 +94,17 @@ def test_a_customer_who_needs_a_person_gets_one(
     assert actions[-1] != "continue", actions
 
 
+@pytest.mark.parametrize("policy", ["default", "retail"])
+@pytest.mark.parametrize("name", ["bereavement", "money trouble"])
+def test_a_vulnerable_customer_is_handed_over_as_such_after_a_greeting(
+    policy: str, name: str
+) -> None:
+    engine = Engine.from_policy(policy, history="memory://")
+    last = engine.decide(NEEDS_A_PERSON[name])[-1]
+    # (retail offers a callback out of its business hours)
+    assert last.rule == "distressed" and last.action in ("handoff", "offer_callback")
+
+
 def test_questions_about_people_are_not_requests() -> None:
     conversation = chat(
         "What would you like to know?",
