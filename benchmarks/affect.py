@@ -71,6 +71,9 @@ HUMAN_KEYWORDS = re.compile(
     re.IGNORECASE,
 )
 HEADS = ("human_request", "dissatisfaction", "distress")
+#: What a bot says before a customer's first message: the distress suite is also read
+#: after it, as a conversation's opening message is.
+GREETING = "Hi, I'm the virtual assistant. How can I help you today?"
 
 # --------------------------------------------------------------------------- systems
 
@@ -358,6 +361,17 @@ def score_system(system: System, ev: Eval) -> dict[str, float | None]:
             out[f"suite_{part}_{head}_auc"] = roc_auc(p, gold)
             if not system.proxies.get(head) and system.emotions:
                 out[f"ece_{part}_suite_{head}"] = expected_calibration_error(p, gold)
+    # the distress suite's test half as a conversation's first message: after a greeting
+    items = load_suite("distress", "test")
+    greeted = [i.context or MessageContext(bot=GREETING) for i in items]
+    values = [head_value(system, s, "distress") for s in
+              system.predict_in_context([i.text for i in items], greeted)]  # fmt: skip
+    if all(v is not None for v in values):
+        p = np.array(values, dtype=float)
+        gold = np.array([i.label == 1 for i in items])
+        out["suite_greeted_distress_auc"] = roc_auc(p, gold)
+        out["suite_greeted_distress_recall80"] = float(np.mean(p[gold] >= 0.8))
+        out["suite_greeted_distress_fp80"] = float(np.mean(p[~gold] >= 0.8))
     # USS, turn by turn with context, and conversation by conversation (worst turn)
     for (domain, part), uss in ev.uss.items():
         scores = system.predict_in_context(uss.messages.texts, uss.messages.contexts)
@@ -409,6 +423,12 @@ ROWS: list[tuple[str, str]] = [
     ("suite_test_dissatisfaction_auc", "Dissatisfaction suite (test half): ROC-AUC"),
     ("suite_test_distress_f1", "Distress suite (test half): F1"),
     ("suite_test_distress_auc", "Distress suite (test half): ROC-AUC"),
+    ("suite_greeted_distress_auc", "Distress suite (test half) after a greeting: ROC-AUC"),
+    (
+        "suite_greeted_distress_recall80",
+        "... after a greeting: vulnerable customers at 0.8 or more",
+    ),
+    ("suite_greeted_distress_fp80", "... after a greeting: ordinary messages at 0.8 or more"),
     ("inv_flip_rate", "Invariance: request decisions flipped by an aside, typo or case"),
     ("dir_failure_rate", "Direction: dissatisfaction lowered by 'for the third time' and the like"),
     ("uss_mwoz_dev_turn_auc", "USS MWOZ dev: turn ROC-AUC (most raters <= 2)"),
