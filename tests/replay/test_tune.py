@@ -127,6 +127,17 @@ def test_a_base_that_decides_on_bot_turns_gives_a_score_read_on_every_turn(
     assert not user_only.decides_on_bot_turns and user_only.rules[-1].on == "user"
 
 
+def test_tuning_a_tuned_policy_replaces_its_score(features: TurnFeatures) -> None:
+    # phone_bot's score weighs dialogue.human_requests, a signal that makes a rule hard
+    base = load_policy("phone_bot", affect=False)
+    assert "learned" in [r.id for r in base.rules]
+    tuned = fit_score(features, base=base, folds=3, seed=0)
+    text = tuned_policy_text(tuned, base, keep=["second-misunderstanding"])
+    policy = parse_policy(text, affect=False)
+    assert [r.id for r in policy.rules] == ["second-misunderstanding", "learned"]
+    assert policy.rules[-1].expression.source == f"score.escalation >= {tuned.threshold:g}"
+
+
 def test_deterministic_given_the_seed(features: TurnFeatures) -> None:
     a = fit_score(features, folds=3, seed=7)
     b = fit_score(features, folds=3, seed=7)

@@ -158,6 +158,10 @@ _HARD_ID = re.compile(
 )
 
 
+#: A rule that reads a learned score (``score.<name>``), such as an earlier tune's.
+_READS_SCORE = re.compile(r"(?<![\w.])score\.")
+
+
 class TuneError(EscalateError, ValueError):
     """The data cannot support a fit (too few labelled conversations or positives)."""
 
@@ -180,11 +184,18 @@ def hard_rules(
     --------
     >>> [r.id for r in hard_rules(load_policy("default"))]
     ['distressed', 'repeat-contact', 'unresolved-returning']
+
+    A rule on a learned score is never kept: tuning a tuned policy replaces its score.
+
+    >>> [r.id for r in hard_rules(load_policy("phone_bot"))]
+    []
     """
     out = []
     for rule in policy.rules:
         if rule.id in drop:
             continue
+        if _READS_SCORE.search(rule.expression.source) and rule.id not in keep:
+            continue  # a rule on a learned score: the new score's rule replaces it
         hard = rule.action != "continue" and (
             bool(_HARD_ID.search(rule.id))
             or rule.priority == "urgent"
