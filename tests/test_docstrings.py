@@ -17,6 +17,7 @@ import escalate
 OPTIONAL = {
     "escalate.affect.train.export",
     "escalate.affect.train.fit",
+    "escalate.affect.train.head",
     "escalate.affect.train.network",
     "escalate.affect.train.run",
 }

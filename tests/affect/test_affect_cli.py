@@ -1,4 +1,5 @@
-"""``escalate classify`` and ``export`` against a small app that registers only them."""
+"""``escalate classify``, ``export`` and ``refit-head`` against a small app that registers
+only them."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import typer
 from typer.testing import CliRunner
 
 from escalate.affect import EMOTION_LABELS
-from escalate.cli.affect import classify, export
+from escalate.cli.affect import classify, export, refit_head
 
 app = typer.Typer()
 app.command()(classify)
 app.command()(export)
+app.command("refit-head")(refit_head)
 app.command("noop")(lambda: None)  # two commands keep ``classify`` addressable by name
 
 runner = CliRunner()
@@ -103,6 +105,38 @@ def test_export_without_the_extra_names_the_install(
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(MissingExtraError, match=r"escalate\[train\]"):
         export(run=tmp_path)
+
+
+def test_refit_head_refuses_a_folder_that_is_not_a_model_and_an_unknown_head(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(app, ["refit-head", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "lacks model.onnx" in result.stderr
+    result = runner.invoke(
+        app, ["refit-head", str(tmp_path), "--out", str(tmp_path / "o"), "--head", "joy"]
+    )
+    assert result.exit_code == 2 and "--head must be among" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_refit_head_without_the_extra_names_the_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+    import sys
+
+    from escalate._resources import shipped_dir
+    from escalate.cli.affect import refit_head
+    from escalate.errors import MissingExtraError
+
+    data = tmp_path / "data"
+    for name in ("goemotions", "bitext"):
+        (data / name).mkdir(parents=True)
+    model = shutil.copytree(shipped_dir("models") / "affect", tmp_path / "model")
+    monkeypatch.delitem(sys.modules, "escalate.affect.train.head", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingExtraError, match=r"escalate\[train\]"):
+        refit_head(model=model, out=tmp_path / "out", data=data)
 
 
 def test_export_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -196,6 +196,24 @@ _NOT_DISTRESS = (
     "the movie made me cry", "I'm annoyed the app logged me out", "my laptop is dying",
 )  # fmt: skip
 
+#: Complaints about money that are not money trouble: a customer who was overcharged is
+#: unhappy with the service, not in a vulnerable situation.
+_MONEY_COMPLAINTS = (
+    "you've taken the payment out twice", "there are two identical charges on my card",
+    "I've been billed for a month I cancelled", "why has my direct debit gone up?",
+    "the late fee on my statement is wrong", "I want my money back for the faulty kettle",
+    "my refund still hasn't come through", "you overcharged me on the last invoice",
+    "the price went up without any warning", "I'm paying for a plan I never signed up to",
+    "you charged my card after I closed the account", "there's a fee on here I don't recognise",
+    "stop taking money from my account for this service", "the bill is double what it normally is",
+    "I was promised a discount and it's not on the bill", "your app took the payment three times",
+    "I paid on time and still got a penalty charge", "the delivery fee should have been refunded",
+    "I've been charged for roaming I didn't use", "my deposit hasn't been returned",
+    "the invoice has the wrong amount on it", "I'm being charged VAT twice",
+    "cancel the subscription and refund the last payment",
+    "the annual renewal went through without asking me",
+)  # fmt: skip
+
 # --------------------------------------------------------------------------- dissatisfaction
 
 #: (bot message, customer reply) pairs where the customer is unhappy with the service.
@@ -351,7 +369,7 @@ def _distress(rng: random.Random) -> Iterator[WrittenExample]:
         for tail in rng.sample(_DISTRESS_TAILS, 4):
             text = _join(situation + ("," if tail else ""), tail)
             yield WrittenExample(_cap(text), "distress", 1.0)
-    for text in (*_NOT_DISTRESS, *_NOT_DISTRESS):
+    for text in (*_NOT_DISTRESS, *_NOT_DISTRESS, *_MONEY_COMPLAINTS, *_MONEY_COMPLAINTS):
         yield WrittenExample(text, "distress", 0.0)
     for info in _INFO_REQUESTS:
         yield WrittenExample(info, "distress", 0.0)

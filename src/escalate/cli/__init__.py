@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from escalate.cli._io import user_errors
-from escalate.cli.affect import classify, export, train
+from escalate.cli.affect import classify, export, refit_head, train
 from escalate.cli.engine import check, decide, signals
 from escalate.cli.importers import import_command
 from escalate.cli.replay import compare, replay, sweep
@@ -73,6 +73,7 @@ for command in (
 ):
     app.command()(user_errors(command))
 app.command("import")(user_errors(import_command))
+app.command("refit-head")(user_errors(refit_head))
 
 
 def main() -> None:

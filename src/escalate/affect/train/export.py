@@ -24,13 +24,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from escalate.affect.train.network import AffectNet
+from escalate.affect.train.network import AffectNet, ContextHead
 
 __all__ = [
     "CONTEXT_OUTPUTS",
     "MODEL_OUTPUTS",
     "QUANTIZATION",
     "build_runtime",
+    "export_context_graph",
     "export_graphs",
     "quantize",
 ]
@@ -70,9 +71,9 @@ class _Encoder(nn.Module):
 
 
 class _Context(nn.Module):
-    def __init__(self, model: AffectNet) -> None:
+    def __init__(self, head: ContextHead) -> None:
         super().__init__()
-        self.head = model.context
+        self.head = head
 
     def forward(
         self, embedding: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor
@@ -101,17 +102,23 @@ def export_graphs(model: AffectNet, encoder_path: Path, context_path: Path) -> N
         do_constant_folding=True,
         dynamo=False,
     )
-    dim = model.sentiment.in_features
-    context_axes = {
+    export_context_graph(model.context, context_path, model.sentiment.in_features)
+
+
+def export_context_graph(head: ContextHead, path: Path, dim: int) -> None:
+    """Export the context head (eval mode) as the fp32 context graph, for embeddings of
+    size ``dim``."""
+    head.eval()
+    axes = {
         name: {0: "batch"} for name in ("embedding", "context", "context_mask", *CONTEXT_OUTPUTS)
     }
     torch.onnx.export(
-        _Context(model).eval(),
+        _Context(head).eval(),
         (torch.zeros(2, dim), torch.zeros(2, 2, dim), torch.ones(2, 2)),
-        str(context_path),
+        str(path),
         input_names=["embedding", "context", "context_mask"],
         output_names=list(CONTEXT_OUTPUTS),
-        dynamic_axes=context_axes,
+        dynamic_axes=axes,
         opset_version=17,
         do_constant_folding=True,
         dynamo=False,
