@@ -22,6 +22,7 @@ from escalate.affect import (
     SENTIMENT_LABELS,
     AffectModel,
     AffectScores,
+    MessageContext,
     OnnxAffectModel,
     default_model,
 )
@@ -375,28 +376,49 @@ def test_request_alone_margin_must_be_a_number(margin: object) -> None:
 GREETING = "Hi, I'm the virtual assistant. How can I help you today?"
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "My husband passed away last week and the account is in his name.",
-        "I've lost my job and I can't pay this month's bill.",
-    ],
-)
-def test_a_first_message_after_a_greeting_is_read_for_distress_as_it_stands(text: str) -> None:
-    from escalate.affect import MessageContext
+VULNERABLE = [
+    "My husband passed away last week and the account is in his name.",
+    "I've lost my job and I can't pay this month's bill.",
+]
+BILLING = "I was charged twice for the same subscription this month"
 
-    greeted = [MessageContext(bot=GREETING)]
-    in_context = OnnxAffectModel.default(distress_alone_margin=math.inf)
-    assert in_context.predict_in_context([text], greeted)[0].distress < 0.5  # the head's blind spot
-    shipped = OnnxAffectModel.default()
-    assert shipped.distress_alone_margin == 0.0
-    assert shipped.predict_in_context([text], greeted)[0].distress == pytest.approx(
-        shipped.predict_one(text).distress, abs=1e-6
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        None,
+        MessageContext(bot=GREETING),
+        MessageContext(
+            bot="Could you tell me the invoice number?", user="I need to close an account"
+        ),
+    ],
+    ids=["alone", "after a greeting", "later in the conversation"],
+)
+def test_vulnerable_customers_read_as_distressed_wherever_they_say_it(
+    model: OnnxAffectModel, context: MessageContext | None
+) -> None:
+    scores = model.predict_in_context([*VULNERABLE, BILLING], [context] * 3)
+    assert [s.distress >= 0.8 for s in scores] == [True, True, False]
+
+
+def test_a_first_message_can_also_be_read_for_distress_without_its_context() -> None:
+    greeted = [MessageContext(bot=GREETING)] * 2
+    later = [MessageContext(bot=CLOSING, user="I need to move house.")] * 2
+    in_context = OnnxAffectModel.default(distress_alone_margin=math.inf, calibrated=False)
+    assert in_context.distress_alone_margin == math.inf
+    alone = OnnxAffectModel.default(distress_alone_margin=0.0, calibrated=False)
+    for text, kept, read in zip(
+        VULNERABLE,
+        in_context.predict_in_context(VULNERABLE, greeted),
+        alone.predict_in_context(VULNERABLE, greeted),
+        strict=True,
+    ):
+        by_itself = alone.predict_one(text).distress
+        assert read.distress == pytest.approx(max(kept.distress or 0, by_itself or 0), abs=1e-6)
+    # a later message is read in its context only
+    assert alone.predict_in_context(VULNERABLE, later) == in_context.predict_in_context(
+        VULNERABLE, later
     )
-    assert shipped.predict_one(text).distress >= 0.8
-    # a later message is read in its context only: the other heads and requests unchanged
-    later = [MessageContext(bot=CLOSING, user="I need to update my address.")]
-    assert shipped.predict_in_context([text], later) == in_context.predict_in_context([text], later)
 
 
 @pytest.mark.parametrize("margin", ["0", math.nan, False])
