@@ -40,7 +40,8 @@ def check(
     ],
     no_affect: NoAffectOption = False,
 ) -> None:
-    """Check policies: exit 0 when every one is valid, 2 with every problem listed otherwise."""
+    """Check policies: exit 0 when every one is valid, 2 with every problem listed otherwise;
+    a valid policy's warnings (a rule that never decides) are listed too."""
     from escalate.policy import load_policy
 
     failed = False
@@ -54,6 +55,8 @@ def check(
                 err.print(f"  {escape(str(problem))}")
             continue
         err.print(f"[green]✓[/] {escape(str(policy.source))}: valid, {len(policy.rules)} rules")
+        for warning in policy.warnings:
+            err.print(f"  [yellow]warning:[/] {escape(str(warning))}")
     if failed:
         raise typer.Exit(2)
 

@@ -34,6 +34,7 @@ from escalate.models import Action, Priority, Reason
 from escalate.policy.expressions import Expression, ExpressionError, compile_expression
 from escalate.policy.schema import Costs, Guards, PacketConfig, PolicyDocument
 from escalate.policy.scores import bind_scores, check_scores
+from escalate.policy.shadowing import implies
 from escalate.signals.catalog import CATALOG, requires_affect, requires_history
 from escalate.signals.dialogue import DialogueConfig
 from escalate.signals.trajectory import TrajectoryConfig
@@ -193,6 +194,10 @@ class Policy:
         True when a condition reads an affect or trajectory signal.
     decide_on:
         The roles of the turns the policy decides on (``{"user"}``, or ``{"user", "bot"}``).
+    warnings:
+        What is valid but most likely a mistake, as :class:`~escalate.errors.PolicyProblem`
+        items: a rule that never decides because an earlier rule holds whenever it does
+        (:mod:`escalate.policy.shadowing`). ``escalate check`` prints them.
 
     Examples
     --------
@@ -221,6 +226,7 @@ class Policy:
         "source",
         "spec",
         "trajectory",
+        "warnings",
     )
 
     name: str
@@ -237,6 +243,7 @@ class Policy:
     signal_names: frozenset[str]
     requires_affect: bool
     decide_on: frozenset[str]
+    warnings: tuple[PolicyProblem, ...]
     _checks: tuple[tuple[Any, CompiledRule], ...]
 
     def __init__(
@@ -247,6 +254,7 @@ class Policy:
         *,
         name: str,
         source: str,
+        warnings: tuple[PolicyProblem, ...] = (),
     ) -> None:
         names: set[str] = set()
         for rule in (*rules, *([explicit_request] if explicit_request else [])):
@@ -266,6 +274,7 @@ class Policy:
             "signal_names": frozenset(names),
             "requires_affect": any(requires_affect(n) for n in names),
             "decide_on": frozenset(spec.decide_on),
+            "warnings": warnings,
             "_checks": tuple((r.expression.evaluate, r) for r in rules if r.applies_to("user")),
         }
         for key, value in fields.items():
@@ -286,7 +295,7 @@ class Policy:
         # in memory reaches a worker process unchanged.
         return (
             _restore_policy,
-            (self.spec, self.rules, self.explicit_request, self.name, self.source),
+            (self.spec, self.rules, self.explicit_request, self.name, self.source, self.warnings),
         )
 
     @property
@@ -327,8 +336,9 @@ def _restore_policy(
     explicit_request: CompiledRule | None,
     name: str,
     source: str,
+    warnings: tuple[PolicyProblem, ...] = (),
 ) -> Policy:
-    return Policy(spec, rules, explicit_request, name=name, source=source)
+    return Policy(spec, rules, explicit_request, name=name, source=source, warnings=warnings)
 
 
 # --------------------------------------------------------------------------------------
@@ -716,6 +726,36 @@ def _message(err: Mapping[str, Any]) -> str:
     return f"{msg}; got {_got(value)}"
 
 
+def _check_shadowed(
+    rules_list: list[Any],
+    compiled: Mapping[int, Expression],
+    lines: Any,
+    note: Any,
+) -> None:
+    """Note each rule that never decides because an earlier rule, on the same turns,
+    holds whenever it does (:mod:`escalate.policy.shadowing`). A warning, not a
+    problem: the policy means what it says (a threshold sweep builds such variants on
+    purpose), but a rule that never decides is most often a mistake."""
+    earlier: list[tuple[str, str, str, int | None]] = []
+    for i, raw in enumerate(rules_list):
+        if not isinstance(raw, dict) or raw.get("enabled") is False or i not in compiled:
+            continue
+        when, on = raw.get("when"), str(raw.get("on", "user"))
+        if not isinstance(when, str):
+            continue
+        label = repr(raw["id"]) if isinstance(raw.get("id"), str) else f"number {i}"
+        for other, other_when, other_on, other_line in earlier:
+            if other_on in ("any", on) and implies(when, other_when):
+                at = f" (line {other_line})" if other_line is not None else ""
+                note(
+                    ("rules", i, "when"),
+                    f"rule {label} never decides: whenever it holds, rule {other!r}{at} before "
+                    "it holds too, and the first matching rule wins; move this rule above it",
+                )
+                break
+        earlier.append((str(raw.get("id")), when, on, _line_for(("rules", i), lines)))
+
+
 def _line_for(path: Path_, lines: Mapping[Path_, int]) -> int | None:
     for end in range(len(path), -1, -1):
         line = lines.get(path[:end])
@@ -763,6 +803,11 @@ def _parse(
 
     def problem(path: Path_, message: str) -> None:
         problems.append(PolicyProblem(source, _line_for(path, lines), path, message))
+
+    notes: list[PolicyProblem] = []
+
+    def note(path: Path_, message: str) -> None:
+        notes.append(PolicyProblem(source, _line_for(path, lines), path, message))
 
     spec: PolicyDocument | None = None
     try:
@@ -837,6 +882,8 @@ def _parse(
         if expression is not None and expression.always is True and raw.get("enabled") is not False:
             always_rule = (str(rule_id), _line_for(("rules", i), lines))
 
+    _check_shadowed(rules_list, compiled, lines, note)
+
     raw_roles = data.get("decide_on", ["user"])
     roles = set(raw_roles) if isinstance(raw_roles, list) else {"user"}
     for i, raw in enumerate(rules_list):
@@ -886,7 +933,7 @@ def _parse(
             line=_line_for(("guards", "explicit_request"), lines),
         )
     name = spec.name or default_name or "policy"
-    return Policy(spec, tuple(rules), explicit, name=name, source=source)
+    return Policy(spec, tuple(rules), explicit, name=name, source=source, warnings=tuple(notes))
 
 
 def _counter_signals(dialogue: Any) -> set[str]:

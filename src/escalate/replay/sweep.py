@@ -35,6 +35,7 @@ from escalate.policy.expressions import compile_expression
 from escalate.policy.loader import CompiledRule
 from escalate.policy.schema import Costs
 from escalate.policy.scores import ScoredExpression, bind_scores
+from escalate.policy.shadowing import dotted_name, number
 from escalate.replay.metrics import MetricsAccumulator
 from escalate.replay.runner import ConversationResult, TurnOutcome, escalation_score
 from escalate.signals.catalog import CATALOG
@@ -71,23 +72,6 @@ class Threshold:
     end: int
 
 
-def _dotted(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _dotted(node.value)
-        return None if inner is None else f"{inner}.{node.attr}"
-    return None
-
-
-def _number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        if isinstance(node.value, bool):
-            return None
-        return float(node.value)
-    return None
-
-
 def thresholds(rule: CompiledRule) -> list[Threshold]:
     """The numeric literals of ``rule``'s ``when`` compared directly with a signal."""
     text = rule.expression.source.replace("\r", " ").replace("\n", " ")
@@ -102,7 +86,7 @@ def thresholds(rule: CompiledRule) -> list[Threshold]:
         operands = [node.left, *node.comparators]
         for left, right in itertools.pairwise(operands):
             for name_node, num_node in ((left, right), (right, left)):
-                name, value = _dotted(name_node), _number(num_node)
+                name, value = dotted_name(name_node), number(num_node)
                 if name is None or value is None:
                     continue
                 start = len(encoded[: num_node.col_offset].decode("utf-8")) + offset
