@@ -47,6 +47,17 @@ def test_threshold_on_the_left_and_chained() -> None:
     assert v.rules[0].expression.source == "0.2 <= sentiment.negative < 0.5"
 
 
+def test_a_negative_threshold_is_found_and_replaced_with_its_sign() -> None:
+    policy = parse_policy(
+        "version: 1\nrules:\n  - id: r\n    when: trajectory.dissatisfaction.slope >= -0.2\n"
+        "    then: {action: handoff}\n"
+    )
+    (found,) = thresholds(policy.rules[0])
+    assert (found.signal, found.value) == ("trajectory.dissatisfaction.slope", -0.2)
+    v = policy_variant(policy, "r", 0.1)
+    assert v.rules[0].expression.source == "trajectory.dissatisfaction.slope >= 0.1"
+
+
 def test_simulate_reproduces_the_engine() -> None:
     data = corpus() * 2
     runner = Runner("dialogue_only", affect=None, workers=1, keep_signals=True)
