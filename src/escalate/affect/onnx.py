@@ -163,13 +163,15 @@ class OnnxAffectModel:
     distress_alone_margin:
         Also read the customer's first message after a bot message (a context with no
         earlier customer message) without that context for distress, its logit lowered
-        by this margin, and keep the higher score. The context head learned distress
-        mostly from messages with no context: after any bot message, even a greeting,
-        it reads "My husband passed away last week" as calm. What the bot said before
-        the customer's first message tells nothing of the customer's situation; later
-        messages are read in context only (read alone, a closing "Thank you for all your
-        help" scores as distress). Default: ``distress_alone_margin`` in
-        ``config.json``, else ``inf`` (read in context only). Costs no encoder call.
+        by this margin, and keep the higher score. For a context head that learned
+        distress only from messages without context (after any bot message, even a
+        greeting, such a head reads "My husband passed away last week" as calm): what
+        the bot said before the customer's first message tells nothing of the
+        customer's situation. Later messages are read in context only (read alone, a
+        closing "Thank you for all your help" scores as distress). Default:
+        ``distress_alone_margin`` in ``config.json``, else ``inf`` (read in context
+        only; the shipped head learned distress in context and needs no second read).
+        Costs no encoder call.
     request_spelling:
         Read a message for a human request with its typos corrected
         (:class:`~escalate.affect.spelling.Speller`: "Transfer me to a hmuan."); the
