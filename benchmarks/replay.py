@@ -56,7 +56,7 @@ from _results import RESULTS, model_digest, policy_digest, replace_section
 
 from escalate.affect import OnnxAffectModel
 from escalate.affect.base import AffectModel
-from escalate.models import Conversation
+from escalate.models import Conversation, Turn
 from escalate.policy import Policy, load_policy
 from escalate.replay.metrics import compute_metrics, prf, recall_at_rate, roc_auc
 from escalate.replay.runner import ConversationResult, Runner, collect
@@ -216,6 +216,45 @@ def uss_section(
     text = (f"**{title}** — {len(data):,} dialogues, {positives} needed a person "
             f"({positives / len(data):.1%}).\n\n" + table(rows))  # fmt: skip
     return text, headline
+
+
+#: What many bots say before the customer's first message.
+GREETING = "Hi! How can I help you today?"
+
+
+def greeted(data: list[Conversation]) -> list[Conversation]:
+    """The conversations with the bot's greeting before the customer's first message (in
+    USS the customer speaks first); a label's turn moves with its turn."""
+    out = []
+    for c in data:
+        label = c.label
+        if label is not None and label.turn is not None:
+            label = label.model_copy(update={"turn": label.turn + 1})
+        turns = [Turn(role="bot", text=GREETING), *c.turns]
+        out.append(c.model_copy(update={"turns": turns, "label": label}))
+    return out
+
+
+def greeted_section(model: AffectModel) -> str:
+    """The default policy on the USS dev sets as they are and with a greeting first: a
+    greeting carries nothing of the customer's experience, so the decisions should not
+    move."""
+    rows = ["| corpus | escalation rate | recall | with a greeting first: escalation rate | recall |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for domain, title in (("mwoz", "MWOZ"), ("sgd", "SGD")):
+        data = load(OUT / f"uss_{domain}_dev.jsonl")
+        plain, _ = run_policy("default", data, lambda: model)
+        greet, _ = run_policy("default", greeted(data), lambda: model)
+        rows.append(
+            f"| USS {title} dev | {fmt(plain['escalation_rate'])} | {fmt(plain['recall'])} | "
+            f"{fmt(greet['escalation_rate'])} | {fmt(greet['recall'])} |"
+        )
+    return (
+        "**A greeting first** — the default policy on the USS dev sets with the bot's "
+        f'"{GREETING}" before the customer\'s first message. The context heads met bot '
+        "messages only as answers in their training dialogues and read ordinary first "
+        "messages after a greeting as somewhat dissatisfied.\n\n" + "\n".join(rows)
+    )
 
 
 def lodo_section(lodo: dict[str, Path]) -> tuple[str, list[str]]:
@@ -385,6 +424,7 @@ def main() -> None:
                 f"that rate ({'–' if ratio is None else f'{ratio:.2f}×'}; target ≥ 2×): "
                 f"{'met' if met else '**not met**'}."
             )
+    parts.append(greeted_section(model))
     if args.lodo:
         lodo = {d: Path(r) for d, r in (item.split("=", 1) for item in args.lodo)}
         text, aucs = lodo_section(lodo)
