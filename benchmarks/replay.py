@@ -253,7 +253,8 @@ def greeted_section(model: AffectModel) -> str:
         "**A greeting first** — the default policy on the USS dev sets with the bot's "
         f'"{GREETING}" before the customer\'s first message. The context heads met bot '
         "messages only as answers in their training dialogues and read ordinary first "
-        "messages after a greeting as somewhat dissatisfied.\n\n" + "\n".join(rows)
+        "messages after a greeting as somewhat dissatisfied; the engine reads a first "
+        "message without context, so the two should match.\n\n" + "\n".join(rows)
     )
 
 

@@ -210,17 +210,19 @@ def test_a_customer_turn_reads_the_store_once() -> None:
 
 
 class Interrupted(EncodingRecorder):
-    """While it scores the first customer message, another worker saves a turn of the
-    same conversation."""
+    """While it scores "It's been four months.", another worker saves a turn of the same
+    conversation (once)."""
 
     def __init__(self, other: escalate.Engine) -> None:
         super().__init__()
         self.other = other
+        self.interrupted = False
 
     def predict_encoded(
         self, texts: Sequence[str], contexts: Sequence[MessageContext | None]
     ) -> tuple[list[AffectScores], list[bytes | None]]:
-        if texts == ["It's been four months."] and not self.seen:
+        if texts == ["It's been four months."] and not self.interrupted:
+            self.interrupted = True
             self.other.session("a").observe(Turn(role="bot", text="Refunds take 5-7 days."))
         return super().predict_encoded(texts, contexts)
 
@@ -230,14 +232,19 @@ def test_a_turn_saved_by_another_worker_meanwhile_is_kept_and_read_as_context() 
     other = on_store(EncodingRecorder(), store)
     model = Interrupted(other)
     session = on_store(model, store).session("a")
+    session.observe(Turn(role="user", text="Where is my refund?"))
     decision = session.observe(Turn(role="user", text="It's been four months."))
     state = session.state()
     assert state is not None
-    assert [t.text for t in state.turns] == ["Refunds take 5-7 days.", "It's been four months."]
-    # scored first without context, then again on the state the other worker saved
-    assert [c for _, c in model.seen] == [
-        MessageContext(),
-        MessageContext(bot="Refunds take 5-7 days."),
+    assert [t.text for t in state.turns] == [
+        "Where is my refund?",
+        "Refunds take 5-7 days.",
+        "It's been four months.",
+    ]
+    # scored first with the context it read, then again on the state the other worker saved
+    assert [c for _, c in model.seen[1:]] == [
+        MessageContext(user="Where is my refund?"),
+        MessageContext(bot="Refunds take 5-7 days.", user="Where is my refund?"),
     ]
     assert decision.action == "offer_human"
 
@@ -245,14 +252,28 @@ def test_a_turn_saved_by_another_worker_meanwhile_is_kept_and_read_as_context() 
 def test_an_encoding_the_model_cannot_read_is_encoded_again() -> None:
     model, store = EncodingRecorder(), MemorySessionStore()
     session = on_store(model, store).session("a")
+    session.observe(Turn(role="user", text="Where is my refund?"))
     session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
     state = session.state()
-    assert state is not None and len(state.encodings) == 1
+    assert state is not None and len(state.encodings) == 2
     broken = state.model_copy(update={"encodings": dict.fromkeys(state.encodings, "not base64!")})
     store.save(broken)
     model.encoded.clear()
     assert session.observe(Turn(role="user", text="It's been months.")).action == "offer_human"
-    assert model.encoded == ["Refunds take 5-7 days.", "It's been months."]
+    assert model.encoded == ["Refunds take 5-7 days.", "Where is my refund?", "It's been months."]
+
+
+def test_a_greeting_before_the_first_message_is_not_its_context() -> None:
+    model = ContextRecorder()
+    session = engine(POLICY, model).session("c")
+    session.observe(Turn(role="bot", text="Hi! Your refund takes 5-7 days. How can I help?"))
+    assert session.observe(Turn(role="user", text="It's been months")).action == "continue"
+    session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    assert session.observe(Turn(role="user", text="It's been months")).action == "offer_human"
+    assert [c for _, c in model.seen] == [
+        MessageContext(),
+        MessageContext(bot="Refunds take 5-7 days.", user="It's been months"),
+    ]
 
 
 def test_shipped_model_scores_alike_from_kept_encodings_and_afresh() -> None:

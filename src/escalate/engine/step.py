@@ -125,11 +125,18 @@ def message_context(turns: Sequence[Turn]) -> MessageContext:
     """What came before the next customer message: the bot's latest message and the
     customer's latest message (each with text; ``None`` when there is none).
 
+    Before the customer's first message there is no context: a bot message the customer
+    has not yet answered anything before (a greeting, a menu) says nothing of their
+    experience, and the context heads, which learned bot messages as answers to the
+    customer, read ordinary first messages after a greeting as somewhat dissatisfied.
+
     Examples
     --------
     >>> message_context([Turn(role="user", text="Where is my refund?"),
     ...                  Turn(role="bot", text="Refunds take 5-7 days.")])
     MessageContext(bot='Refunds take 5-7 days.', user='Where is my refund?')
+    >>> message_context([Turn(role="bot", text="Hi! How can I help you today?")])
+    MessageContext(bot=None, user=None)
     """
     bot: str | None = None
     user: str | None = None
@@ -140,6 +147,8 @@ def message_context(turns: Sequence[Turn]) -> MessageContext:
             user = turn.text
         if bot is not None and user is not None:
             break
+    if user is None:
+        return MessageContext()
     return MessageContext(bot=bot, user=user)
 
 
