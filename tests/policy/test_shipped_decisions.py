@@ -50,11 +50,13 @@ NEEDS_A_PERSON = {
         "I've lost my job and I can't pay this month's bill. I don't know what to do.",
     ),
     "a callback": chat(
-        "Is there anything else I can help with?",
+        "My router keeps dropping the connection.",
+        "Have you tried restarting it? Is there anything else I can help with?",
         "Could someone call me back this afternoon about this?",
     ),
     "a request after an interjection": chat(
-        "Is there anything else I can help with?",
+        "My router keeps dropping the connection.",
+        "Have you tried restarting it? Is there anything else I can help with?",
         "Unbelievable. Put me through to a person now.",
     ),
 }
@@ -73,24 +75,7 @@ def test_negativity_about_the_topic_alone_never_escalates(policy: str, name: str
 
 @pytest.mark.parametrize("policy", AFFECT_POLICIES)
 @pytest.mark.parametrize("name", sorted(NEEDS_A_PERSON))
-def test_a_customer_who_needs_a_person_gets_one(
-    policy: str, name: str, request: pytest.FixtureRequest
-) -> None:
-    if name == "a request after an interjection" and policy == "retail":
-        pytest.xfail(
-            "after the bot's closing question the shipped model scores this request 0.73 "
-            "(0.04 in context, 0.90 alone, less its margin when read alone); retail asks "
-            "for 0.85"
-        )
-    if name == "a request after an interjection":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="scored 0.73 on a CPU with AVX-512 VNNI, under every shipped request "
-                "threshold: the default policy catches it by its other rules there; the "
-                "int8 encoder's scores differ a little by CPU",
-                strict=False,
-            )
-        )
+def test_a_customer_who_needs_a_person_gets_one(policy: str, name: str) -> None:
     actions = decisions(policy, NEEDS_A_PERSON[name])
     assert actions[-1] != "continue", actions
 

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -155,6 +156,21 @@ def test_negations_and_human_requests() -> None:
     assert s["dialogue.asked_for_human"] == 1
     assert s["dialogue.human_requests"] == 1
     assert s["dialogue.failures"] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("Could someone call me back this afternoon?", True),
+        ("I'd like a callback please", True),
+        ("Unbelievable. Put me through to a person now.", True),
+        ("Transfer me to your billing team", True),
+        ("I need a location that is accessible to a person with a disability.", False),
+        ("I'll call back tomorrow", False),
+    ],
+)
+def test_callbacks_and_transfers_are_requests_for_a_person(text: str, asked: bool) -> None:
+    assert run([Turn(role="user", text=text)])["dialogue.asked_for_human"] == int(asked)
 
 
 def test_user_failures_are_counted_apart_from_negations() -> None:

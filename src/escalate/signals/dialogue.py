@@ -133,6 +133,13 @@ class DialogueConfig(BaseModel):
             "manager",
             "supervisor",
             "operator",
+            "put me through",
+            "transfer me",
+            "call me back",
+            "callback",
+            "call-back",
+            "ring me back",
+            "phone me back",
         ]
     )
     repeat_similarity: float = Field(default=0.85, gt=0.0, le=1.0)
