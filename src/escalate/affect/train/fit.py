@@ -17,7 +17,15 @@ from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS, SENTIMENT_LABELS
 from escalate.affect.train.examples import Example
 from escalate.affect.train.network import AffectNet
 
-__all__ = ["Losses", "Predictions", "distill", "fit", "predict_torch"]
+__all__ = [
+    "Losses",
+    "Predictions",
+    "add_context_losses",
+    "distill",
+    "example_targets",
+    "fit",
+    "predict_torch",
+]
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,8 @@ def _heads(
     return sentiment, emotions, logits, embedding[current]
 
 
-def _targets(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+def example_targets(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+    """The targets of ``examples`` and where each is given (``*_mask``), as tensors."""
     n = len(examples)
     out = {
         "sentiment": torch.zeros(n, len(SENTIMENT_LABELS)),
@@ -155,16 +164,33 @@ def _loss(
     )
     emo = bce(emotions, targets["emotions"], reduction="none").mean(-1)
     total = total + losses.emotion * _masked_mean(emo, targets["emotions_mask"])
+    return add_context_losses(total, context, targets["context"], targets["context_mask"], losses)
+
+
+def add_context_losses(
+    total: torch.Tensor,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    losses: Losses,
+    heads: Sequence[str] = CONTEXT_HEADS,
+) -> torch.Tensor:
+    """``total`` plus the weighed loss of each context head in ``heads`` (in
+    :data:`CONTEXT_HEADS` order; each averages over the rows with a target, positives
+    weighed up as :class:`Losses` says)."""
     weights = {
         "human_request": (losses.human_request, losses.human_request_positive),
         "dissatisfaction": (losses.dissatisfaction, 1.0),
         "distress": (losses.distress, losses.distress_positive),
     }
+    bce = nn.functional.binary_cross_entropy_with_logits
     for k, head in enumerate(CONTEXT_HEADS):
+        if head not in heads:
+            continue
         weight, positive = weights[head]
-        y = targets["context"][:, k]
-        per_row = bce(context[:, k], y, reduction="none") * (1.0 + (positive - 1.0) * y)
-        total = total + weight * _masked_mean(per_row, targets["context_mask"][:, k])
+        y = targets[:, k]
+        per_row = bce(logits[:, k], y, reduction="none") * (1.0 + (positive - 1.0) * y)
+        total = total + weight * _masked_mean(per_row, mask[:, k])
     return total
 
 
@@ -238,7 +264,9 @@ def fit(
         )
         for b_i, batch_idx in enumerate(batches):
             batch = [examples[i] for i in batch_idx]
-            loss = _loss(_forward(model, tokenizer, batch, max_length), _targets(batch), losses)
+            loss = _loss(
+                _forward(model, tokenizer, batch, max_length), example_targets(batch), losses
+            )
             optim.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call,unused-ignore]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

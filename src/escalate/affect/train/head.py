@@ -36,7 +36,7 @@ from escalate.affect.onnx import OnnxAffectModel
 from escalate.affect.train.evaluate import recalibrate
 from escalate.affect.train.examples import Example, training_examples
 from escalate.affect.train.export import export_context_graph
-from escalate.affect.train.fit import Losses
+from escalate.affect.train.fit import Losses, add_context_losses, example_targets
 from escalate.affect.train.network import ContextHead
 
 __all__ = ["HeadConfig", "context_head_examples", "refit_context_head"]
@@ -103,26 +103,15 @@ def _train(
     message = torch.tensor([row[e.text] for e in examples])
     bot = torch.tensor([row[e.bot] if e.bot else missing for e in examples])
     user = torch.tensor([row[e.user] if e.user else missing for e in examples])
-    targets = torch.zeros(n, len(CONTEXT_HEADS))
-    mask = torch.zeros(n, len(CONTEXT_HEADS))
-    for i, example in enumerate(examples):
-        for k, name in enumerate(CONTEXT_HEADS):
-            value = getattr(example, name)
-            if value is not None:
-                targets[i, k], mask[i, k] = value, 1.0
+    built = example_targets(examples)
+    targets, mask = built["context"], built["context_mask"]
     losses = Losses()
-    weights = {
-        "human_request": (losses.human_request, losses.human_request_positive),
-        "dissatisfaction": (losses.dissatisfaction, 1.0),
-        "distress": (losses.distress, losses.distress_positive),
-    }
     optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=0.01)
     rng = np.random.default_rng(config.seed)
     steps = max(1, int(config.epochs * n / config.batch_size))
     context = torch.stack([padded[bot], padded[user]], dim=1)
     present = torch.stack([bot != missing, user != missing], dim=1).float()
-    trained = [CONTEXT_HEADS.index(h) for h in config.heads]
-    held = [k for k in range(len(CONTEXT_HEADS)) if k not in trained]
+    held = [k for k, name in enumerate(CONTEXT_HEADS) if name not in config.heads]
     with torch.no_grad():  # what the head gave before: the heads not trained keep it
         head.eval()
         before = head(padded[message], context, present)
@@ -134,15 +123,9 @@ def _train(
         if held:
             drift = (logits[:, held] - before[idx][:, held]) ** 2
             total = total + config.hold * drift.mean()
-        for k, name in enumerate(CONTEXT_HEADS):
-            if k not in trained:
-                continue
-            weight, positive = weights[name]
-            y, m = targets[idx, k], mask[idx, k]
-            per_row = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits[:, k], y, reduction="none"
-            ) * (1.0 + (positive - 1.0) * y)
-            total = total + weight * (per_row * m).sum() / m.sum().clamp(min=1.0)
+        total = add_context_losses(
+            total, logits, targets[idx], mask[idx], losses, heads=config.heads
+        )
         optimiser.zero_grad()
         total.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
