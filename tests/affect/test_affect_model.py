@@ -401,32 +401,6 @@ def test_vulnerable_customers_read_as_distressed_wherever_they_say_it(
     assert [s.distress >= 0.8 for s in scores] == [True, True, False]
 
 
-def test_a_first_message_can_also_be_read_for_distress_without_its_context() -> None:
-    greeted = [MessageContext(bot=GREETING)] * 2
-    later = [MessageContext(bot=CLOSING, user="I need to move house.")] * 2
-    in_context = OnnxAffectModel.default(distress_alone_margin=math.inf, calibrated=False)
-    assert in_context.distress_alone_margin == math.inf
-    alone = OnnxAffectModel.default(distress_alone_margin=0.0, calibrated=False)
-    for text, kept, read in zip(
-        VULNERABLE,
-        in_context.predict_in_context(VULNERABLE, greeted),
-        alone.predict_in_context(VULNERABLE, greeted),
-        strict=True,
-    ):
-        by_itself = alone.predict_one(text).distress
-        assert read.distress == pytest.approx(max(kept.distress or 0, by_itself or 0), abs=1e-6)
-    # a later message is read in its context only
-    assert alone.predict_in_context(VULNERABLE, later) == in_context.predict_in_context(
-        VULNERABLE, later
-    )
-
-
-@pytest.mark.parametrize("margin", ["0", math.nan, False])
-def test_distress_alone_margin_must_be_a_number(margin: object) -> None:
-    with pytest.raises(ValueError, match="distress_alone_margin"):
-        OnnxAffectModel.default(distress_alone_margin=margin)  # type: ignore[arg-type]
-
-
 def test_a_request_with_a_typo_is_read_with_the_typo_corrected() -> None:
     text = "Transfer me to a hmuan."
     as_written = OnnxAffectModel.default(request_spelling=False)

@@ -95,7 +95,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 #: What a row of the context head's batch is for (see ``OnnxAffectModel._head_logits``).
-_WHOLE, _CORRECTED, _SENTENCE, _ALONE, _DISTRESS_ALONE = range(5)
+_WHOLE, _CORRECTED, _SENTENCE, _ALONE = range(4)
 
 
 def _default_threads() -> int:
@@ -160,18 +160,6 @@ class OnnxAffectModel:
         someone else") below the threshold. Default: ``request_alone_margin`` in
         ``config.json`` (1.5 for the shipped model), else ``inf`` (never read alone).
         Costs no encoder call: only the small context head runs again.
-    distress_alone_margin:
-        Also read the customer's first message after a bot message (a context with no
-        earlier customer message) without that context for distress, its logit lowered
-        by this margin, and keep the higher score. For a context head that learned
-        distress only from messages without context (after any bot message, even a
-        greeting, such a head reads "My husband passed away last week" as calm): what
-        the bot said before the customer's first message tells nothing of the
-        customer's situation. Later messages are read in context only (read alone, a
-        closing "Thank you for all your help" scores as distress). Default:
-        ``distress_alone_margin`` in ``config.json``, else ``inf`` (read in context
-        only; the shipped head learned distress in context and needs no second read).
-        Costs no encoder call.
     request_spelling:
         Read a message for a human request with its typos corrected
         (:class:`~escalate.affect.spelling.Speller`: "Transfer me to a hmuan."); the
@@ -217,7 +205,6 @@ class OnnxAffectModel:
         request_sentences: bool | None = None,
         request_alone_margin: float | None = None,
         request_spelling: bool | None = None,
-        distress_alone_margin: float | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -255,9 +242,6 @@ class OnnxAffectModel:
         #: A message read in context is also read for a human request without it, its
         #: logit lowered by this margin (``inf``: read in context only).
         self.request_alone_margin = self._margin("request_alone_margin", request_alone_margin)
-        #: The customer's first message after a bot message is also read without it for
-        #: distress, its logit lowered by this margin (``inf``: read in context only).
-        self.distress_alone_margin = self._margin("distress_alone_margin", distress_alone_margin)
         spelling = (
             self.config.get("request_spelling", False)
             if request_spelling is None
@@ -474,14 +458,11 @@ class OnnxAffectModel:
     ) -> np.ndarray:
         """The context heads' logits ``(n, 3)``; the human-request logit is the highest
         over each message's ``reads`` (:meth:`_request_reads`), each read with the
-        message's context and, less :attr:`request_alone_margin`, without it; the distress
-        logit is the higher of the message's read with its context and, less
-        :attr:`distress_alone_margin`, without it. A model without a context head fills
-        the first column with its own human-request logit and leaves the others at
-        zero."""
+        message's context and, less :attr:`request_alone_margin`, without it. A model
+        without a context head fills the first column with its own human-request logit
+        and leaves the others at zero."""
         out = np.zeros((len(texts), len(CONTEXT_HEADS)), dtype=np.float32)
         margin = self.request_alone_margin
-        distress_margin = self.distress_alone_margin
         if self._context is None:
             for i, pieces in enumerate(reads):
                 out[i, 0] = max(encoded[t].human_request or 0.0 for t in pieces)
@@ -489,9 +470,7 @@ class OnnxAffectModel:
         # Every read of every message goes through the context head in one call; each
         # row says what it is for: the message with its context (all heads), its
         # corrected read (replaces the request logit), a sentence (the highest request
-        # logit counts), a read without the context (the same, less the margin), or the
-        # message without its context for distress (the higher distress logit counts,
-        # less its margin).
+        # logit counts), or a read without the context (the same, less the margin).
         rows: list[tuple[str, MessageContext | None]] = []
         uses: list[tuple[int, int]] = []
         for i, (text, context) in enumerate(zip(texts, contexts, strict=True)):
@@ -507,20 +486,12 @@ class OnnxAffectModel:
             if math.isfinite(margin) and has_context:
                 rows.extend((piece, None) for piece in [read, *sentences])
                 uses.extend((i, _ALONE) for _ in [read, *sentences])
-            if math.isfinite(distress_margin) and context and context.bot and not context.user:
-                # the customer's first message: what the bot said before it (a greeting)
-                # tells nothing of the customer's situation
-                rows.append((text, None))
-                uses.append((i, _DISTRESS_ALONE))
         logits = self._context_logits(encoded, rows)
-        distress = CONTEXT_HEADS.index("distress")
         for (i, use), row in zip(uses, logits, strict=True):
             if use == _WHOLE:
                 out[i] = row
             elif use == _CORRECTED:
                 out[i, 0] = row[0]
-            elif use == _DISTRESS_ALONE:
-                out[i, distress] = max(out[i, distress], row[distress] - distress_margin)
             else:
                 out[i, 0] = max(out[i, 0], row[0] - (margin if use == _ALONE else 0.0))
         return out

@@ -162,9 +162,6 @@ def refit_context_head(
     path = out_dir / "config.json"
     settings = json.loads(path.read_text(encoding="utf-8"))
     settings.setdefault("training", {})["context_head"] = asdict(config)
-    if "distress" in config.heads:
-        # it learned distress in context: no read without the context is needed
-        settings["distress_alone_margin"] = None
     path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     # every head's logits moved (the held ones a little): all three are calibrated again
     return recalibrate(out_dir, data_dir, heads=CONTEXT_HEADS)

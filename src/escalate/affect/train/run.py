@@ -156,9 +156,6 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
         # check it on the dev sets of a new model before shipping that model
         "request_alone_margin": 1.5,
         "request_spelling": True,
-        # the same for distress on a customer's first message (models/README.md,
-        # "Distress read alone")
-        "distress_alone_margin": 0.0,
         "training": settings,
     }
 
