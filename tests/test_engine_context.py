@@ -98,7 +98,8 @@ def test_the_same_words_after_different_bot_messages_decide_differently() -> Non
         "It's been four months.",
         MessageContext(bot="Refunds take 5-7 days.", user="Where is my refund?"),
     )
-    assert model.prepared == ["Refunds take 5-7 days.", "How long have you had the device?"]
+    # b's bot message came before any customer message: never context, not prepared
+    assert model.prepared == ["Refunds take 5-7 days."]
 
 
 turns = st.lists(
@@ -207,6 +208,21 @@ def test_a_customer_turn_reads_the_store_once() -> None:
     store.loads = 0
     session.observe(Turn(role="user", text="It's been four months."))
     assert store.loads == 1  # the state read for the context is the one the turn is saved on
+
+
+def test_a_greeting_is_not_encoded_and_a_bot_turn_reads_the_store_once() -> None:
+    model, store = EncodingRecorder(), CountingStore()
+    session = on_store(model, store).session("a")
+    session.observe(Turn(role="bot", text="Hi! How can I help you today?"))
+    assert model.encoded == []  # never the context of anything: not encoded
+    state = session.state()
+    assert state is not None and state.encodings == {}
+    session.observe(Turn(role="user", text="Where is my refund?"))
+    model.encoded.clear()
+    store.loads = 0
+    session.observe(Turn(role="bot", text="Refunds take 5-7 days."))
+    assert model.encoded == ["Refunds take 5-7 days."]
+    assert store.loads == 1
 
 
 class Interrupted(EncodingRecorder):

@@ -60,8 +60,8 @@ def _as_turn(turn: Turn | Mapping[str, Any]) -> Turn:
 
 
 class _Read(NamedTuple):
-    """A customer turn's context and the saved state it was read from (``readable`` is
-    false when the store could not be read)."""
+    """The context of the next customer message and the saved state it was read from
+    (``readable`` is false when the store could not be read)."""
 
     context: MessageContext | None
     state: SessionState | None
@@ -153,7 +153,7 @@ class Session:
         context: MessageContext | None = None
         encoding: bytes | None = None
         scored = turn.role == "user" and turn.has_text
-        # The state read for the context is the first try's state: the compare-and-set
+        # The state read before inference is the first try's state: the compare-and-set
         # on its version catches a turn another worker saved since (the turn then runs
         # again on a state read anew), so one read of the store serves both.
         read: _Read | None = None
@@ -165,7 +165,12 @@ class Session:
                 context = read.context
             scores, encoding, affect_failed = runtime.score_one(turn.text or "", context)
         elif turn.role == "bot" and turn.has_text:
-            encoding = runtime.encode(turn.text or "")
+            if runtime.reads_context:
+                read = self._read_context()
+            # a bot message before the customer's first message is never context
+            # (message_context): it is not encoded
+            if read is None or read.context is None or read.context.user:
+                encoding = runtime.encode(turn.text or "")
         now = turn.timestamp or runtime.clock()
         lookup = runtime.lookup()
         sessions = runtime.sessions
@@ -358,9 +363,9 @@ class Session:
         return len(pending.turns(cid)), False
 
     def _read_context(self) -> _Read:
-        """What came before a customer turn, from the saved state (no context when the
-        store cannot be read: the turn's decision then names that failure), and the
-        state it was read from."""
+        """What came before the next customer message, from the saved state (no context
+        when the store cannot be read: a customer turn's decision then names that
+        failure), and the state it was read from."""
         try:
             state = self._runtime.sessions.load(self.conversation_id)
         except Exception:
