@@ -11,6 +11,10 @@ A model folder holds:
     ``context`` (batch x 2 x dim: the bot's previous message and the customer's previous
     message) and ``context_mask`` (batch x 2); output ``context_logits`` (batch x 3:
     human request, dissatisfaction, distress).
+``emotions.onnx`` (optional)
+    The emotion head trained again on the encoder's embeddings
+    (:func:`~escalate.affect.train.head.refit_emotion_head`). Input ``embedding``
+    (batch x dim); output ``emotion_logits`` (batch x 28), which replace the encoder's.
 ``tokenizer.json``
     A Hugging Face ``tokenizers`` file.
 ``config.json``
@@ -281,6 +285,14 @@ class OnnxAffectModel:
                 f"{self.path / 'model.onnx'} lacks the outputs {', '.join(missing)}"
             )
         self.has_embeddings = _EMBEDDING in names
+        self._emotions = None
+        if (self.path / "emotions.onnx").is_file():
+            if not self.has_embeddings:
+                raise AffectModelError(
+                    f"{self.path / 'emotions.onnx'} reads embeddings, but "
+                    f"{self.path / 'model.onnx'} has no {_EMBEDDING} output"
+                )
+            self._emotions = _session(self.path / "emotions.onnx", 1)
         self._context_dim: int | None = None
         if self._context is not None:
             (dim,) = [i.shape[-1] for i in self._context.get_inputs() if i.name == "embedding"]
@@ -662,6 +674,8 @@ class OnnxAffectModel:
             emo = np.asarray(results["emotion_logits"], dtype=np.float32)
             human = results.get(_LEGACY_HUMAN)
             emb = results.get(_EMBEDDING)
+            if self._emotions is not None:
+                emo = self._emotion_logits(np.asarray(emb, dtype=np.float32))
             for row, j in enumerate(idx):
                 out[int(j)] = _Encoded(
                     sent[row],
@@ -670,6 +684,15 @@ class OnnxAffectModel:
                     None if human is None else float(np.asarray(human).reshape(-1)[row]),
                 )
         return [r for r in out if r is not None]
+
+    def _emotion_logits(self, embeddings: np.ndarray) -> np.ndarray:
+        """The emotion head of ``emotions.onnx`` on a batch of embeddings."""
+        assert self._emotions is not None
+        try:
+            (logits,) = self._emotions.run(["emotion_logits"], {"embedding": embeddings})
+        except Exception as exc:
+            raise AffectModelError(f"affect model failed: {str(exc).strip()}") from exc
+        return np.asarray(logits, dtype=np.float32)
 
     def _chunks(self, order: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         """Split length-sorted indices into session batches with little padding.
