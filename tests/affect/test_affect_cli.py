@@ -116,6 +116,12 @@ def test_refit_head_refuses_a_folder_that_is_not_a_model_and_an_unknown_head(
         app, ["refit-head", str(tmp_path), "--out", str(tmp_path / "o"), "--head", "joy"]
     )
     assert result.exit_code == 2 and "--head must be among" in result.stderr
+    result = runner.invoke(
+        app,
+        ["refit-head", str(tmp_path), "--out", str(tmp_path / "o"),
+         "--head", "emotions", "--head", "distress"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "emotion head alone" in result.stderr
     assert not (tmp_path / "o").exists()
 
 

@@ -1,5 +1,5 @@
 """``escalate classify``, ``train``, ``export`` and ``refit-head``: score texts with the
-affect model, train one, export it again, train its context head again.
+affect model, train one, export it again, train its context or emotion head again.
 
 The functions here are plain typer commands; the application registers them.
 """
@@ -290,20 +290,33 @@ def refit_head(
         typer.Option(
             "--head",
             help="Context head trained on its targets (repeat; default distress); the "
-            "others keep their outputs.",
+            "others keep their outputs. 'emotions' trains the emotion head instead.",
         ),
     ] = None,
-    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the examples.")] = 2.0,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate of the head.")] = 1e-3,
+    epochs: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Passes over the examples (default 2; emotions 30)."),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Learning rate of the head (default 1e-3; emotions 3e-3)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the examples and the batches.")] = 13,
 ) -> None:
-    """Train the context head again on a model's frozen encoder, and calibrate it again."""
+    """Train a head again on a model's frozen encoder, and calibrate it again."""
     from escalate.affect.base import CONTEXT_HEADS
 
     heads = tuple(head) if head else ("distress",)
-    unknown = [h for h in heads if h not in CONTEXT_HEADS]
+    unknown = [h for h in heads if h not in (*CONTEXT_HEADS, "emotions")]
     if unknown:
-        err.print(f"[red]error:[/] --head must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
+        err.print(
+            f"[red]error:[/] --head must be among {', '.join(CONTEXT_HEADS)} or emotions, "
+            f"got {unknown}"
+        )
+        raise typer.Exit(2)
+    emotions = "emotions" in heads
+    if emotions and len(heads) > 1:
+        err.print("[red]error:[/] --head emotions trains the emotion head alone")
         raise typer.Exit(2)
     for name in ("model.onnx", "context.onnx", "tokenizer.json", "config.json"):
         if not (model / name).is_file():
@@ -316,9 +329,31 @@ def refit_head(
         err.print(f"[red]error:[/] {data_dir} does not hold the goemotions/ and bitext/ folders")
         raise typer.Exit(2)
     with _train_extra():
-        from escalate.affect.train.head import HeadConfig, refit_context_head
-    config = HeadConfig(epochs=epochs, lr=lr, seed=seed, heads=heads)
-    calibration = refit_context_head(
-        model, data_dir, out, config, log=lambda message: err.print(message, markup=False)
-    )
-    err.print(f"wrote {out / 'context.onnx'}; calibration {json.dumps(calibration)}", markup=False)
+        from escalate.affect.train.head import (
+            EmotionHeadConfig,
+            HeadConfig,
+            refit_context_head,
+            refit_emotion_head,
+        )
+
+    def log(message: str) -> None:
+        err.print(message, markup=False)
+
+    if emotions:
+        emotion_config = EmotionHeadConfig(
+            epochs=max(1, round(epochs)) if epochs is not None else EmotionHeadConfig.epochs,
+            lr=lr if lr is not None else EmotionHeadConfig.lr,
+            seed=seed,
+        )
+        calibration = refit_emotion_head(model, data_dir, out, emotion_config, log=log)
+        written = out / "emotions.onnx"
+    else:
+        config = HeadConfig(
+            epochs=epochs if epochs is not None else HeadConfig.epochs,
+            lr=lr if lr is not None else HeadConfig.lr,
+            seed=seed,
+            heads=heads,
+        )
+        calibration = refit_context_head(model, data_dir, out, config, log=log)
+        written = out / "context.onnx"
+    err.print(f"wrote {written}; calibration {json.dumps(calibration)}", markup=False)

@@ -334,7 +334,8 @@ def recalibrate(
     emotion_thresholds: bool = False,
     refresh: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Refit the calibration of ``heads`` of a runtime model folder, in place; with
+    """Refit the calibration of ``heads`` (context heads, or ``emotions``) of a runtime
+    model folder, in place; with
     ``emotion_thresholds``, choose the emotion thresholds again too
     (:func:`choose_thresholds`, on GoEmotions dev). The dev figures of ``heads`` and of
     the heads in ``refresh`` (whose calibration stays) are written again.
@@ -346,9 +347,10 @@ def recalibrate(
     :func:`~escalate.affect.data.uss_split`). Only the named heads' calibration and their
     dev figures change. Returns the new calibration of those heads.
     """
-    unknown = [h for h in (*heads, *refresh) if h not in CONTEXT_HEADS]
+    known = (*CONTEXT_HEADS, "emotions")
+    unknown = [h for h in (*heads, *refresh) if h not in known]
     if unknown:
-        raise ValueError(f"heads must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
+        raise ValueError(f"heads must be among {', '.join(known)}, got {unknown}")
     model_dir, data_dir = Path(model_dir), Path(data_dir)
     path = model_dir / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
@@ -369,6 +371,7 @@ def recalibrate(
         "human_request": ("human",),
         "dissatisfaction": ("dissatisfaction", "uss_"),
         "distress": ("distress",),
+        "emotions": ("goemotions_dev_emotion_ece",),
     }
     for key, value in metrics.items():
         if any(part in key for h in (*heads, *refresh) for part in names[h]):

@@ -1,6 +1,6 @@
 """From torch weights to the runtime model folder: ONNX graphs, int8 quantization.
 
-The runtime folder holds two graphs:
+The runtime folder holds two graphs, and may hold a third:
 
 ``model.onnx`` (int8)
     ``input_ids``, ``attention_mask`` in; ``sentiment_logits``, ``emotion_logits`` and
@@ -9,6 +9,10 @@ The runtime folder holds two graphs:
     ``embedding`` (of the customer's message), ``context`` (the embeddings of the bot's
     previous message and the customer's previous message) and ``context_mask`` in;
     ``context_logits`` (human request, dissatisfaction, distress) out.
+``emotions.onnx`` (fp32, optional, 45 kB)
+    ``embedding`` in, ``emotion_logits`` out: an emotion head trained again on the
+    runtime encoder's embeddings (:mod:`escalate.affect.train.head`); where present, its
+    logits replace the encoder graph's.
 
 Splitting the network this way lets the runtime encode every message once and keep its
 embedding: the bot's message is encoded when it is sent, the customer's previous message
@@ -32,6 +36,7 @@ __all__ = [
     "QUANTIZATION",
     "build_runtime",
     "export_context_graph",
+    "export_emotion_graph",
     "export_graphs",
     "quantize",
 ]
@@ -119,6 +124,22 @@ def export_context_graph(head: ContextHead, path: Path, dim: int) -> None:
         input_names=["embedding", "context", "context_mask"],
         output_names=list(CONTEXT_OUTPUTS),
         dynamic_axes=axes,
+        opset_version=17,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+
+
+def export_emotion_graph(head: nn.Linear, path: Path) -> None:
+    """Export a linear emotion head over embeddings as the fp32 emotion graph."""
+    head.eval()
+    torch.onnx.export(
+        head,
+        (torch.zeros(2, head.in_features),),
+        str(path),
+        input_names=["embedding"],
+        output_names=["emotion_logits"],
+        dynamic_axes={"embedding": {0: "batch"}, "emotion_logits": {0: "batch"}},
         opset_version=17,
         do_constant_folding=True,
         dynamo=False,

@@ -1,4 +1,5 @@
-"""Train the context head again on a runtime model's frozen encoder.
+"""Train a head again on a runtime model's frozen encoder: the context head, or the
+emotion head.
 
 The context head (:class:`~escalate.affect.train.network.ContextHead`, 0.25 M weights)
 reads the encoder's embeddings of a message and of the messages before it. When only
@@ -11,6 +12,13 @@ calibrated again on the dev sets (:func:`~escalate.affect.train.evaluate.recalib
 The examples are :func:`~escalate.affect.train.examples.training_examples` with a
 context-head target, and a share of the GoEmotions and TweetEval rows (requests' negatives
 that carry no other context-head target).
+
+The emotion head of the encoder graph was trained with the encoder, on fp32 features
+and among many other tasks; :func:`refit_emotion_head` trains a linear head over the
+int8 encoder's embeddings of the GoEmotions training texts alone, to convergence, and
+writes it as ``emotions.onnx`` (whose logits the runtime uses in place of the encoder
+graph's), then calibrates the emotions again and chooses their thresholds on GoEmotions
+dev. The encoder graph, and so every other head, stays as it was.
 
 Examples
 --------
@@ -31,15 +39,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from escalate.affect.base import CONTEXT_HEADS
+from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS
+from escalate.affect.data import read_goemotions
 from escalate.affect.onnx import OnnxAffectModel
 from escalate.affect.train.evaluate import recalibrate
 from escalate.affect.train.examples import Example, training_examples
-from escalate.affect.train.export import export_context_graph
+from escalate.affect.train.export import export_context_graph, export_emotion_graph
 from escalate.affect.train.fit import Losses, add_context_losses, example_targets
 from escalate.affect.train.network import ContextHead
 
-__all__ = ["HeadConfig", "context_head_examples", "refit_context_head"]
+__all__ = [
+    "EmotionHeadConfig",
+    "HeadConfig",
+    "context_head_examples",
+    "fit_emotion_head",
+    "refit_context_head",
+    "refit_emotion_head",
+]
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,18 @@ def _train(
     head.eval()
 
 
+def _copy_with(model_dir: Path, out_dir: Path, key: str, settings: dict[str, Any]) -> None:
+    """``model_dir`` copied to ``out_dir`` (replacing it), with the head's training
+    ``settings`` recorded under ``training.<key>`` of the copy's ``config.json``."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(model_dir, out_dir)
+    path = out_dir / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.setdefault("training", {})[key] = settings
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
 def refit_context_head(
     model_dir: Path,
     data_dir: Path,
@@ -155,13 +183,82 @@ def refit_context_head(
     dim = int(embeddings.shape[1])
     head = _load_head(model_dir / "context.onnx", dim)
     _train(head, examples, embeddings, {t: i for i, t in enumerate(texts)}, config, log)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(model_dir, out_dir)
+    _copy_with(model_dir, out_dir, "context_head", asdict(config))
     export_context_graph(head, out_dir / "context.onnx", dim)
-    path = out_dir / "config.json"
-    settings = json.loads(path.read_text(encoding="utf-8"))
-    settings.setdefault("training", {})["context_head"] = asdict(config)
-    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     # every head's logits moved (the held ones a little): all three are calibrated again
     return recalibrate(out_dir, data_dir, heads=CONTEXT_HEADS)
+
+
+@dataclass(frozen=True)
+class EmotionHeadConfig:
+    """How the emotion head is trained: passes over GoEmotions train, learning rate,
+    weight decay, batch size, the factor the unit-length embeddings are multiplied by
+    (so that the logits start in a useful range; it is folded into the exported
+    weights), and the seed."""
+
+    epochs: int = 30
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    scale: float = 8.0
+    seed: int = 13
+
+
+def fit_emotion_head(
+    embeddings: np.ndarray,
+    targets: np.ndarray,
+    config: EmotionHeadConfig | None = None,
+    log: Callable[[str], None] = print,
+) -> torch.nn.Linear:
+    """A linear multi-label head over ``embeddings`` (n x dim) for ``targets`` (n x
+    labels, 0/1), trained with binary cross-entropy; its weights read the embeddings
+    as they are (the config's ``scale`` folded in)."""
+    config = config or EmotionHeadConfig()
+    if len(embeddings) != len(targets) or len(embeddings) == 0:
+        raise ValueError(f"{len(embeddings)} embeddings for {len(targets)} targets")
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    x = torch.from_numpy(np.asarray(embeddings, dtype=np.float32)) * config.scale
+    y = torch.from_numpy(np.asarray(targets, dtype=np.float32))
+    head = torch.nn.Linear(x.shape[1], y.shape[1])
+    optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    for epoch in range(config.epochs):
+        total = 0.0
+        order = torch.randperm(len(x), generator=generator)
+        for batch in torch.split(order, config.batch_size):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(x[batch]), y[batch])
+            optimiser.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            total += float(loss.detach()) * len(batch)
+        if epoch % 5 == 0 or epoch == config.epochs - 1:
+            log(f"epoch {epoch + 1}/{config.epochs}: loss {total / len(x):.4f}")
+    with torch.no_grad():
+        head.weight.mul_(config.scale)
+    return head.eval()
+
+
+def refit_emotion_head(
+    model_dir: Path,
+    data_dir: Path,
+    out_dir: Path,
+    config: EmotionHeadConfig | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """A copy of the runtime model at ``model_dir`` in ``out_dir`` with an emotion head
+    trained on its frozen encoder's embeddings (``emotions.onnx``; see the module
+    notes), the emotions calibrated again and their thresholds chosen again. Returns
+    the new emotion calibration."""
+    config = config or EmotionHeadConfig()
+    model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    rows = read_goemotions(data_dir, "train")
+    targets = np.zeros((len(rows), len(EMOTION_LABELS)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        targets[i, list(row.emotions)] = 1.0
+    log(f"{len(rows):,} GoEmotions training texts to embed")
+    encoder = OnnxAffectModel(model_dir, cache_size=0, batch_size=32)
+    embeddings = encoder.embed([row.text for row in rows])
+    head = fit_emotion_head(embeddings, targets, config, log)
+    _copy_with(model_dir, out_dir, "emotion_head", asdict(config))
+    export_emotion_graph(head, out_dir / "emotions.onnx")
+    return recalibrate(out_dir, data_dir, heads=("emotions",), emotion_thresholds=True)
