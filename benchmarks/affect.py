@@ -554,7 +554,7 @@ def cell(key: str, value: float | None) -> str:
 
 
 def folder_size(path: Path) -> int:
-    names = ("model.onnx", "context.onnx", "tokenizer.json", "config.json")
+    names = ("model.onnx", "context.onnx", "emotions.onnx", "tokenizer.json", "config.json")
     return sum((path / n).stat().st_size for n in names if (path / n).is_file())
 
 

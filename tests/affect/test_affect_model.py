@@ -50,7 +50,7 @@ def model() -> OnnxAffectModel:
 
 def test_shipped_folder_holds_only_the_runtime_files() -> None:
     names = sorted(p.name for p in SHIPPED.iterdir())
-    assert names == ["config.json", "context.onnx", "model.onnx", "tokenizer.json"]
+    assert names == ["config.json", "context.onnx", "emotions.onnx", "model.onnx", "tokenizer.json"]
     total = sum(p.stat().st_size for p in SHIPPED.iterdir())
     assert total <= 30 * 1024 * 1024
 
@@ -272,13 +272,54 @@ def test_missing_file_is_named(tmp_path: Path, name: str) -> None:
         OnnxAffectModel.from_path(folder)
 
 
-@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "config.json"])
+@pytest.mark.parametrize(
+    "name", ["model.onnx", "context.onnx", "emotions.onnx", "tokenizer.json", "config.json"]
+)
 def test_corrupt_file_is_named(tmp_path: Path, name: str) -> None:
     folder = tmp_path / "affect"
     shutil.copytree(SHIPPED, folder)
     (folder / name).write_bytes(b"\x00garbage{")
     with pytest.raises(AffectModelError, match=name.replace(".", r"\.")):
         OnnxAffectModel.from_path(folder)
+
+
+def _graph(path: Path, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run([output], feeds)[0])
+
+
+def test_the_emotion_graph_scores_the_emotions_from_the_embedding() -> None:
+    model = OnnxAffectModel.default(cache_size=0)
+    for text in TEXTS[:3]:
+        (embedding,) = model.embed([text])
+        expected = _graph(
+            SHIPPED / "emotions.onnx", "emotion_logits", {"embedding": embedding[None]}
+        )
+        _, emotions, _ = model.logits([text])
+        np.testing.assert_allclose(emotions[0], expected[0], rtol=0, atol=1e-6)
+
+
+def test_without_the_emotion_graph_the_encoders_emotions_are_used(tmp_path: Path) -> None:
+    folder = tmp_path / "affect"
+    shutil.copytree(SHIPPED, folder)
+    (folder / "emotions.onnx").unlink()
+    bare = OnnxAffectModel.from_path(folder, cache_size=0)
+    shipped = OnnxAffectModel.default(cache_size=0)
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    for text in TEXTS[:3]:
+        ids = tokenizer.encode(text).ids
+        feeds = {"input_ids": np.array([ids], dtype=np.int64),
+                 "attention_mask": np.ones((1, len(ids)), dtype=np.int64)}  # fmt: skip
+        expected = _graph(folder / "model.onnx", "emotion_logits", feeds)
+        _, emotions, _ = bare.logits([text])
+        np.testing.assert_allclose(emotions[0], expected[0], rtol=0, atol=1e-6)
+        assert not np.allclose(shipped.logits([text])[1][0], emotions[0], atol=1e-3)
+    # the other heads do not read the emotion graph
+    assert bare.predict_one(TEXTS[2]).human_request == shipped.predict_one(TEXTS[2]).human_request
 
 
 def test_config_with_wrong_labels_is_refused(tmp_path: Path) -> None:
