@@ -290,6 +290,7 @@ def training_examples(
 
     uss_ids: dict[str, dict[str, list[int]]] = {}
     bots: set[str] = set()
+    customers: set[str] = set()
     for domain in uss_domains:
         parts = uss_split(read_uss(data_dir, domain), seed=seed)
         uss_ids[domain] = {k: [d.index for d in v] for k, v in parts.items()}
@@ -298,6 +299,7 @@ def training_examples(
             if (example.dissatisfaction or 0.0) >= 0.5:
                 out.extend([example] * uss_oversample)
         bots.update(t.text for d in parts["train"] for t in d.turns if t.role != "user" and t.text)
+        customers.update(t.text for d in parts["train"] for t in d.turns if t.role == "user")
 
     requests = [r.text for r in split["train"] if r.intent not in BITEXT_REPORTED_INTENTS]
     for written in written_examples(seed):
@@ -335,7 +337,10 @@ def training_examples(
 
     vulnerable = [e for e in out if e.source == "written-distress"]
     placed = random.Random(seed + 1)  # its own stream: the examples above stay as they were
-    out.extend(in_context(vulnerable, sorted(bots), others, placed))
+    # earlier customer messages: support requests, and the task turns of USS dialogues
+    # (every USS turn is a distress negative, so without vulnerable customers after such
+    # turns the head learns that a task conversation is never one)
+    out.extend(in_context(vulnerable, sorted(bots), [*others, *sorted(customers)], placed))
 
     splits = Splits(
         bitext={k: [r.index for r in v] for k, v in split.items()},
