@@ -10,8 +10,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from escalate.affect.train.export import export_emotion_graph  # noqa: E402
-from escalate.affect.train.head import EmotionHeadConfig, fit_emotion_head  # noqa: E402
+from escalate.affect.train.export import (  # noqa: E402
+    export_context_graph,
+    export_emotion_graph,
+)
+from escalate.affect.train.head import (  # noqa: E402
+    EmotionHeadConfig,
+    fit_emotion_head,
+    load_context_head,
+)
+from escalate.affect.train.network import ContextHead, SplitContextHead  # noqa: E402
 
 
 def _unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
@@ -65,3 +73,40 @@ def test_the_exported_emotion_graph_gives_the_heads_logits(tmp_path: Path) -> No
     with torch.no_grad():
         expected = head(torch.from_numpy(rows)).numpy()
     np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5)
+
+
+def _context_inputs(n: int, dim: int) -> tuple[object, object, object]:
+    message = torch.nn.functional.normalize(torch.randn(n, dim), dim=-1)
+    context = torch.nn.functional.normalize(torch.randn(n, 2, dim), dim=-1)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]] * (n // 3 + 1))[:n]
+    return message, context, mask
+
+
+def test_a_split_head_gives_the_other_columns_from_its_base_exactly() -> None:
+    torch.manual_seed(0)
+    base, branch = ContextHead(8, 6, 3).eval(), ContextHead(8, 4, 1).eval()
+    split = SplitContextHead(base, {"distress": branch}).eval()
+    inputs = _context_inputs(7, 8)
+    with torch.no_grad():
+        out, shared, own = split(*inputs), base(*inputs), branch(*inputs)
+    assert torch.equal(out[:, :2], shared[:, :2])
+    assert torch.equal(out[:, 2:], own)
+    with pytest.raises(ValueError, match="branches must be among"):
+        SplitContextHead(base, {"joy": branch})
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_context_graph_loads_back_as_the_head_it_was(tmp_path: Path, split: bool) -> None:
+    torch.manual_seed(1)
+    head: torch.nn.Module = ContextHead(8, 6, 3)
+    if split:  # a branch equal in part to its base: the exporter stores that part once
+        branch = ContextHead(8, 6, 1)
+        branch.inner.load_state_dict(head.inner.state_dict())
+        head = SplitContextHead(head, {"distress": branch})
+    head.eval()
+    export_context_graph(head, tmp_path / "context.onnx", 8)
+    loaded = load_context_head(tmp_path / "context.onnx", 8).eval()
+    assert isinstance(loaded, SplitContextHead) == split
+    inputs = _context_inputs(5, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(*inputs), head(*inputs))

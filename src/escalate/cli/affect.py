@@ -302,6 +302,13 @@ def refit_head(
         typer.Option(min=0.0, help="Learning rate of the head (default 1e-3; emotions 3e-3)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the examples and the batches.")] = 13,
+    trunk: Annotated[
+        bool,
+        typer.Option(
+            help="Train the context head's shared hidden layer too (--no-trunk: only the "
+            "named heads' output weights; the other heads keep their outputs exactly)."
+        ),
+    ] = True,
 ) -> None:
     """Train a head again on a model's frozen encoder, and calibrate it again."""
     from escalate.affect.base import CONTEXT_HEADS
@@ -353,6 +360,7 @@ def refit_head(
             lr=lr if lr is not None else HeadConfig.lr,
             seed=seed,
             heads=heads,
+            trunk=trunk,
         )
         calibration = refit_context_head(model, data_dir, out, config, log=log)
         written = out / "context.onnx"

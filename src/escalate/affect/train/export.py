@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from escalate.affect.train.network import AffectNet, ContextHead
+from escalate.affect.train.network import AffectNet, ContextHead, SplitContextHead
 
 __all__ = [
     "CONTEXT_OUTPUTS",
@@ -76,7 +76,7 @@ class _Encoder(nn.Module):
 
 
 class _Context(nn.Module):
-    def __init__(self, head: ContextHead) -> None:
+    def __init__(self, head: ContextHead | SplitContextHead) -> None:
         super().__init__()
         self.head = head
 
@@ -110,7 +110,7 @@ def export_graphs(model: AffectNet, encoder_path: Path, context_path: Path) -> N
     export_context_graph(model.context, context_path, model.sentiment.in_features)
 
 
-def export_context_graph(head: ContextHead, path: Path, dim: int) -> None:
+def export_context_graph(head: ContextHead | SplitContextHead, path: Path, dim: int) -> None:
     """Export the context head (eval mode) as the fp32 context graph, for embeddings of
     size ``dim``."""
     head.eval()

@@ -46,13 +46,14 @@ from escalate.affect.train.evaluate import recalibrate
 from escalate.affect.train.examples import Example, training_examples
 from escalate.affect.train.export import export_context_graph, export_emotion_graph
 from escalate.affect.train.fit import Losses, add_context_losses, example_targets
-from escalate.affect.train.network import ContextHead
+from escalate.affect.train.network import ContextHead, SplitContextHead
 
 __all__ = [
     "EmotionHeadConfig",
     "HeadConfig",
     "context_head_examples",
     "fit_emotion_head",
+    "load_context_head",
     "refit_context_head",
     "refit_emotion_head",
 ]
@@ -73,6 +74,11 @@ class HeadConfig:
     #: before (squared logit drift, weighed by ``hold``).
     heads: tuple[str, ...] = ("distress",)
     hold: float = 1.0
+    #: Whether the trained heads learn in the network they share with the others.
+    #: ``False``: each trained head gets a network of its own (a copy of the shared one,
+    #: :class:`~escalate.affect.train.network.SplitContextHead`), and the other heads
+    #: keep their outputs, and their calibration, exactly.
+    trunk: bool = True
 
 
 def context_head_examples(
@@ -92,7 +98,8 @@ def context_head_examples(
     return out
 
 
-def _load_head(path: Path, dim: int) -> ContextHead:
+def load_context_head(path: Path, dim: int) -> ContextHead | SplitContextHead:
+    """The context head of a context graph: one network, or one split into branches."""
     import onnx
     from onnx import numpy_helper
 
@@ -100,14 +107,51 @@ def _load_head(path: Path, dim: int) -> ContextHead:
         init.name.removeprefix("head."): torch.tensor(numpy_helper.to_array(init).copy())
         for init in onnx.load(str(path)).graph.initializer
     }
-    hidden = int(weights["inner.weight"].shape[0])
-    head = ContextHead(dim, hidden, len(CONTEXT_HEADS))
-    head.load_state_dict(weights)
-    return head
+
+    def plain(prefix: str, outputs: int) -> ContextHead:
+        # a tensor equal to the base's is stored once, under the base's name
+        names = ("inner.weight", "inner.bias", "out.weight", "out.bias")
+        state = {n: weights[prefix + n if prefix + n in weights else "base." + n] for n in names}
+        head = ContextHead(dim, int(state["inner.weight"].shape[0]), outputs)
+        head.load_state_dict(state)
+        return head
+
+    if "inner.weight" in weights:
+        return plain("", len(CONTEXT_HEADS))
+    names = sorted({k.split(".")[1] for k in weights if k.startswith("branches.")})
+    return SplitContextHead(
+        plain("base.", len(CONTEXT_HEADS)), {n: plain(f"branches.{n}.", 1) for n in names}
+    )
+
+
+def _split(
+    head: ContextHead | SplitContextHead, heads: Sequence[str], dim: int
+) -> SplitContextHead:
+    """``head`` with a branch of its own for each of ``heads``: a copy of its network
+    giving that column (an existing branch is kept), the rest frozen."""
+    if isinstance(head, SplitContextHead):
+        base, branches = head.base, dict(head.branches.items())
+    else:
+        base, branches = head, {}
+    for name in heads:
+        if name in branches:
+            continue
+        k = CONTEXT_HEADS.index(name)
+        branch = ContextHead(dim, base.inner.out_features, 1)
+        branch.inner.load_state_dict(base.inner.state_dict())
+        with torch.no_grad():
+            branch.out.weight.copy_(base.out.weight[k : k + 1])
+            branch.out.bias.copy_(base.out.bias[k : k + 1])
+        branches[name] = branch
+    split = SplitContextHead(base, branches)  # type: ignore[arg-type]
+    split.requires_grad_(False)
+    for name in heads:
+        split.branches[name].requires_grad_(True)
+    return split
 
 
 def _train(
-    head: ContextHead,
+    head: ContextHead | SplitContextHead,
     examples: Sequence[Example],
     embeddings: torch.Tensor,
     row: dict[str, int],
@@ -122,12 +166,13 @@ def _train(
     built = example_targets(examples)
     targets, mask = built["context"], built["context_mask"]
     losses = Losses()
-    optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=0.01)
+    held = [k for k, name in enumerate(CONTEXT_HEADS) if name not in config.heads]
+    trained = [p for p in head.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.01)
     rng = np.random.default_rng(config.seed)
     steps = max(1, int(config.epochs * n / config.batch_size))
     context = torch.stack([padded[bot], padded[user]], dim=1)
     present = torch.stack([bot != missing, user != missing], dim=1).float()
-    held = [k for k, name in enumerate(CONTEXT_HEADS) if name not in config.heads]
     with torch.no_grad():  # what the head gave before: the heads not trained keep it
         head.eval()
         before = head(padded[message], context, present)
@@ -181,12 +226,21 @@ def refit_context_head(
     encoder = OnnxAffectModel(model_dir, cache_size=0, batch_size=32)
     embeddings = torch.from_numpy(encoder.embed(texts))
     dim = int(embeddings.shape[1])
-    head = _load_head(model_dir / "context.onnx", dim)
+    head: ContextHead | SplitContextHead = load_context_head(model_dir / "context.onnx", dim)
+    if not config.trunk:
+        head = _split(head, config.heads, dim)
+    elif isinstance(head, SplitContextHead):
+        raise ValueError(
+            f"{model_dir / 'context.onnx'} has heads of their own ({', '.join(head.branches)}):"
+            " train it again with trunk=False"
+        )
     _train(head, examples, embeddings, {t: i for i, t in enumerate(texts)}, config, log)
     _copy_with(model_dir, out_dir, "context_head", asdict(config))
     export_context_graph(head, out_dir / "context.onnx", dim)
-    # every head's logits moved (the held ones a little): all three are calibrated again
-    return recalibrate(out_dir, data_dir, heads=CONTEXT_HEADS)
+    # with the hidden layer trained, every head's logits moved (the held ones a little):
+    # all three are calibrated again; without, only the trained heads'
+    heads = CONTEXT_HEADS if config.trunk else config.heads
+    return recalibrate(out_dir, data_dir, heads=heads, refresh=CONTEXT_HEADS)
 
 
 @dataclass(frozen=True)

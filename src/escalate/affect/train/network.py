@@ -30,7 +30,7 @@ from torch import nn
 
 from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS, SENTIMENT_LABELS
 
-__all__ = ["AffectNet", "ContextHead"]
+__all__ = ["AffectNet", "ContextHead", "SplitContextHead"]
 
 
 class ContextHead(nn.Module):
@@ -59,6 +59,36 @@ class ContextHead(nn.Module):
         features = torch.cat([m, bot, user, m * bot, m * user, context_mask], dim=-1)
         out: torch.Tensor = self.out(self.dropout(self.act(self.inner(features))))
         return out
+
+
+class SplitContextHead(nn.Module):
+    """A :class:`ContextHead` whose named outputs come from heads of their own.
+
+    ``branches`` maps a context head's name (:data:`~escalate.affect.base.CONTEXT_HEADS`)
+    to a one-output :class:`ContextHead` that gives that column; the other columns are
+    ``base``'s. Training a branch alone leaves the other heads' outputs exactly as they
+    were (:func:`~escalate.affect.train.head.refit_context_head` with ``trunk=False``).
+    """
+
+    def __init__(self, base: ContextHead, branches: dict[str, ContextHead]) -> None:
+        super().__init__()
+        unknown = sorted(set(branches) - set(CONTEXT_HEADS))
+        if unknown:
+            raise ValueError(f"branches must be among {', '.join(CONTEXT_HEADS)}, got {unknown}")
+        self.base = base
+        self.branches = nn.ModuleDict(branches)
+
+    def forward(
+        self, message: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor
+    ) -> torch.Tensor:
+        shared = self.base(message, context, context_mask)
+        columns = [
+            self.branches[name](message, context, context_mask)
+            if name in self.branches
+            else shared[:, k : k + 1]
+            for k, name in enumerate(CONTEXT_HEADS)
+        ]
+        return torch.cat(columns, dim=-1)
 
 
 class AffectNet(nn.Module):
