@@ -21,8 +21,9 @@ A model folder holds:
     Label lists, the calibration of every head, per-emotion thresholds, the maximum
     length, the pooling used, ``request_sentences`` (whether the sentences of a
     message are scored for a human request too), ``request_alone_margin`` (whether,
-    and how much lower, a message is also scored for a request without its context) and
-    ``request_spelling`` (whether typos are corrected before the request is read).
+    and how much lower, a message is also scored for a request without its context),
+    ``request_spelling`` (whether typos are corrected before the request is read) and
+    ``distress_sentences`` (whether those sentences are read for distress too).
 
 A folder without ``context.onnx`` whose ``model.onnx`` has a ``human_request_logit``
 output (the format of earlier escalate models) loads too: it scores messages without
@@ -164,6 +165,13 @@ class OnnxAffectModel:
         someone else") below the threshold. Default: ``request_alone_margin`` in
         ``config.json`` (1.5 for the shipped model), else ``inf`` (never read alone).
         Costs no encoder call: only the small context head runs again.
+    distress_sentences:
+        Read distress in each sentence a message has scored for a request too (with
+        the message's context) and keep the highest: a vulnerable customer's sentence
+        keeps its weight after an answer to the bot ("Yes. My mum passed away last
+        week and I need to close her account." after "Anything else?"). Default:
+        ``distress_sentences`` in ``config.json``, else off. Costs no encoder call: the
+        sentences are read for a request already (needs ``request_sentences``).
     request_spelling:
         Read a message for a human request with its typos corrected
         (:class:`~escalate.affect.spelling.Speller`: "Transfer me to a hmuan."); the
@@ -209,6 +217,7 @@ class OnnxAffectModel:
         request_sentences: bool | None = None,
         request_alone_margin: float | None = None,
         request_spelling: bool | None = None,
+        distress_sentences: bool | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -242,6 +251,13 @@ class OnnxAffectModel:
             self.config.get("request_sentences", False)
             if request_sentences is None
             else request_sentences
+        )
+        #: Whether distress is also read in each sentence scored for a request, keeping
+        #: the highest.
+        self.distress_sentences = bool(
+            self.config.get("distress_sentences", False)
+            if distress_sentences is None
+            else distress_sentences
         )
         #: A message read in context is also read for a human request without it, its
         #: logit lowered by this margin (``inf``: read in context only).
@@ -499,6 +515,7 @@ class OnnxAffectModel:
                 rows.extend((piece, None) for piece in [read, *sentences])
                 uses.extend((i, _ALONE) for _ in [read, *sentences])
         logits = self._context_logits(encoded, rows)
+        distress = CONTEXT_HEADS.index("distress")
         for (i, use), row in zip(uses, logits, strict=True):
             if use == _WHOLE:
                 out[i] = row
@@ -506,6 +523,8 @@ class OnnxAffectModel:
                 out[i, 0] = row[0]
             else:
                 out[i, 0] = max(out[i, 0], row[0] - (margin if use == _ALONE else 0.0))
+                if use == _SENTENCE and self.distress_sentences:
+                    out[i, distress] = max(out[i, distress], row[distress])
         return out
 
     def _request_reads(self, text: str) -> list[str]:

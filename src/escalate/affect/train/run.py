@@ -156,6 +156,7 @@ def _config(cfg: TrainConfig) -> dict[str, Any]:
         # check it on the dev sets of a new model before shipping that model
         "request_alone_margin": 1.5,
         "request_spelling": True,
+        "distress_sentences": True,
         "training": settings,
     }
 
