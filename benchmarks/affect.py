@@ -74,6 +74,15 @@ HEADS = ("human_request", "dissatisfaction", "distress")
 #: What a bot says before a customer's first message: the distress suite is also read
 #: after it, as a conversation's opening message is.
 GREETING = "Hi, I'm the virtual assistant. How can I help you today?"
+#: Exchanges a vulnerable customer may speak after, later in a conversation: the bot's
+#: message and the customer's message before it (the test half's cases take them in turn).
+LATER = (
+    ("Which date would you like to book?", "I need to book an appointment."),
+    ("Sure. What is your account number?", "I have a question about my bill."),
+    ("I found 3 restaurants in the centre. Any price range?", "Somewhere to eat in the centre."),
+    ("Is there anything else I can help with?", "Thanks, that's great."),
+    ("Your order has been updated. Can I help with anything else today?", "ok thank you"),
+)
 
 # --------------------------------------------------------------------------- systems
 
@@ -361,17 +370,23 @@ def score_system(system: System, ev: Eval) -> dict[str, float | None]:
             out[f"suite_{part}_{head}_auc"] = roc_auc(p, gold)
             if not system.proxies.get(head) and system.emotions:
                 out[f"ece_{part}_suite_{head}"] = expected_calibration_error(p, gold)
-    # the distress suite's test half as a conversation's first message: after a greeting
+    # the distress suite's test half as a conversation's first message (after a
+    # greeting), and later in a conversation (after a task exchange or a closing one)
     items = load_suite("distress", "test")
-    greeted = [i.context or MessageContext(bot=GREETING) for i in items]
-    values = [head_value(system, s, "distress") for s in
-              system.predict_in_context([i.text for i in items], greeted)]  # fmt: skip
-    if all(v is not None for v in values):
-        p = np.array(values, dtype=float)
-        gold = np.array([i.label == 1 for i in items])
-        out["suite_greeted_distress_auc"] = roc_auc(p, gold)
-        out["suite_greeted_distress_recall80"] = float(np.mean(p[gold] >= 0.8))
-        out["suite_greeted_distress_fp80"] = float(np.mean(p[~gold] >= 0.8))
+    later = [MessageContext(bot=bot, user=user) for bot, user in LATER]
+    placed = {
+        "greeted": [i.context or MessageContext(bot=GREETING) for i in items],
+        "later": [later[k % len(later)] for k in range(len(items))],
+    }
+    for name, contexts in placed.items():
+        values = [head_value(system, s, "distress") for s in
+                  system.predict_in_context([i.text for i in items], contexts)]  # fmt: skip
+        if all(v is not None for v in values):
+            p = np.array(values, dtype=float)
+            gold = np.array([i.label == 1 for i in items])
+            out[f"suite_{name}_distress_auc"] = roc_auc(p, gold)
+            out[f"suite_{name}_distress_recall80"] = float(np.mean(p[gold] >= 0.8))
+            out[f"suite_{name}_distress_fp80"] = float(np.mean(p[~gold] >= 0.8))
     # USS, turn by turn with context, and conversation by conversation (worst turn)
     for (domain, part), uss in ev.uss.items():
         scores = system.predict_in_context(uss.messages.texts, uss.messages.contexts)
@@ -429,6 +444,9 @@ ROWS: list[tuple[str, str]] = [
         "... after a greeting: vulnerable customers at 0.8 or more",
     ),
     ("suite_greeted_distress_fp80", "... after a greeting: ordinary messages at 0.8 or more"),
+    ("suite_later_distress_auc", "Distress suite (test half) later in a conversation: ROC-AUC"),
+    ("suite_later_distress_recall80", "... later: vulnerable customers at 0.8 or more"),
+    ("suite_later_distress_fp80", "... later: ordinary messages at 0.8 or more"),
     ("inv_flip_rate", "Invariance: request decisions flipped by an aside, typo or case"),
     ("dir_failure_rate", "Direction: dissatisfaction lowered by 'for the third time' and the like"),
     ("uss_mwoz_dev_turn_auc", "USS MWOZ dev: turn ROC-AUC (most raters <= 2)"),

@@ -442,6 +442,21 @@ def test_vulnerable_customers_read_as_distressed_wherever_they_say_it(
     assert [s.distress >= 0.8 for s in scores] == [True, True, False]
 
 
+def test_distress_is_read_in_each_sentence_too() -> None:
+    closing = MessageContext(
+        bot="Is there anything else I can help with?", user="Thanks, that's great."
+    )
+    text = "Yes. My mum passed away last week and I need to close her account."
+    shipped = OnnxAffectModel.default(cache_size=0)
+    whole = OnnxAffectModel.default(cache_size=0, distress_sentences=False)
+    assert shipped.distress_sentences and not whole.distress_sentences
+    assert whole.predict_one(text, closing).distress < 0.5  # the answer "Yes." leads
+    assert shipped.predict_one(text, closing).distress >= 0.8
+    # a message of one sentence is read once: the option changes nothing
+    one = "My mum passed away last week and I need to close her account."
+    assert shipped.predict_one(one, closing) == whole.predict_one(one, closing)
+
+
 def test_a_request_with_a_typo_is_read_with_the_typo_corrected() -> None:
     text = "Transfer me to a hmuan."
     as_written = OnnxAffectModel.default(request_spelling=False)

@@ -91,6 +91,29 @@ def test_a_vulnerable_customer_is_handed_over_as_such_after_a_greeting(
     assert last.rule == "distressed" and last.action in ("handoff", "offer_callback")
 
 
+LATER = {
+    "a bereavement after a task is done": chat(
+        "I'd like to update my address.",
+        "Done: your address is now 4 Mill Lane. Is there anything else I can help with?",
+        "Thanks, that's great.",
+        "Is there anything else I can help with?",
+        "Yes. My mum passed away last week and I need to close her account.",
+    ),
+    "hardship in the middle of a booking": chat(
+        "I need a plumber for a leaking pipe.",
+        "Sure. Which day works for you?",
+        "I lost my job last month so I can't afford the callout fee.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATER))
+def test_a_vulnerable_customer_later_in_a_conversation_is_handed_over(name: str) -> None:
+    engine = Engine.from_policy("default", history="memory://")
+    decided = [d for d in engine.decide(LATER[name]) if d.action != "continue"]
+    assert [d.rule for d in decided] == ["distressed"]
+
+
 def test_questions_about_people_are_not_requests() -> None:
     conversation = chat(
         "What would you like to know?",
