@@ -98,7 +98,12 @@ def test_a_reversed_signal_is_held_out_and_warned_about() -> None:
         for m in messages
     )
     assert any("'bank'" in m and "worse than chance" in m for m in messages)
-    assert messages == [m for d in tuned.cv.domains for m in d.problems]  # type: ignore[attr-defined]
+    # pooled, the base policy ranks the conversations better too: said first
+    cv = tuned.cv  # type: ignore[attr-defined]
+    assert cv.base_roc_auc is not None and cv.roc_auc < cv.base_roc_auc
+    assert len(cv.problems) == 1 and "worse than the base policy on folds" in cv.problems[0]
+    assert messages == [*cv.problems, *(m for d in cv.domains for m in d.problems)]
+    assert cv.as_dict()["warnings"] == cv.problems
     figures = tuned.cv.as_dict()["leave_one_domain_out"]  # type: ignore[attr-defined]
     assert [f["domain"] for f in figures] == ["shop", "bank"]
     assert figures[1]["warnings"] == list(bank.problems)
@@ -109,6 +114,8 @@ def test_a_signal_that_transfers_raises_no_warning() -> None:
     features = two_domains(reversed_in_bank=False, base_knows_bank=False)
     tuned, messages = fit_quietly(features, target_rate=0.3)
     assert messages == []
+    cv = tuned.cv  # type: ignore[attr-defined]
+    assert cv.base_roc_auc is not None and cv.roc_auc > cv.base_roc_auc and cv.problems == []
     for d in tuned.cv.domains:  # type: ignore[attr-defined]
         assert d.roc_auc is not None and d.roc_auc > 0.8
         assert d.base_roc_auc is not None and d.roc_auc > d.base_roc_auc
@@ -141,7 +148,8 @@ def test_one_domain_or_none_changes_nothing() -> None:
     one = features.with_domains(["shop"] * features.conversations)
     a, messages = fit_quietly(plain)
     b, _ = fit_quietly(one)
-    assert a.cv.domains == () and b.cv.domains == () and messages == []  # type: ignore[attr-defined]
+    assert a.cv.domains == () and b.cv.domains == ()  # type: ignore[attr-defined]
+    assert messages == a.cv.problems  # type: ignore[attr-defined]  # no domain to warn about
     assert a.spec == b.spec and a.threshold == b.threshold  # type: ignore[attr-defined]
     assert a.cv.as_dict() == b.cv.as_dict()  # type: ignore[attr-defined]
     assert a.cv.as_dict()["leave_one_domain_out"] == []  # type: ignore[attr-defined]

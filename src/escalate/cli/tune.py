@@ -53,6 +53,7 @@ def _show(tuned: TunedScore, features_seconds: float) -> None:
         ("conversations", f"{tuned.conversations:,} ({tuned.positives:,} needed a person)"),
         ("user turns", f"{tuned.turns:,}"),
         ("score ROC-AUC", f(cv.roc_auc)),
+        ("base policy ROC-AUC", f(cv.base_roc_auc)),
         (f"score recall @ {cv.rate:.0%} escalated", f(cv.recall_at_rate)),
         ("calibration error (ECE)", f"{cv.ece:.3f}"),
         ("threshold", f"{tuned.threshold:g} ({tuned.target})"),
@@ -66,6 +67,8 @@ def _show(tuned: TunedScore, features_seconds: float) -> None:
     for key, value in rows:
         table.add_row(key, escape(value))
     err.print(table)
+    for problem in cv.problems:
+        err.print(f"[yellow]warning:[/] {escape(problem)}")
     if cv.domains:
         _show_domains(tuned)
 

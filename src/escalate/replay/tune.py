@@ -747,12 +747,18 @@ class CrossValidation:
     domains:
         :class:`DomainFigures` of each domain held out in turn, when the data names two
         or more domains (else empty).
+    base_roc_auc:
+        ROC-AUC of the base policy's own escalation score on the same conversations
+        (``None`` without a base policy): the figure the tuned score has to beat.
 
     Examples
     --------
     >>> cv = CrossValidation(5, 0, 0.8, 0.4, 0.1, 0.02, 0.1, 0.5, 0.4, 0.44)
     >>> cv.roc_auc
     0.8
+    >>> CrossValidation(5, 0, 0.6, 0.2, 0.1, 0.02, 0.1, 0.5, 0.4, 0.44,
+    ...                 base_roc_auc=0.7).problems  # doctest: +ELLIPSIS
+    ['the tuned score ranks conversations worse than the base policy ...']
     """
 
     folds: int
@@ -768,6 +774,21 @@ class CrossValidation:
     fold_auc: tuple[float | None, ...] = ()
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     domains: tuple[DomainFigures, ...] = ()
+    base_roc_auc: float | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the tuned score should not replace the base policy, if it should not."""
+        if self.roc_auc is None or self.base_roc_auc is None:
+            return []
+        if self.roc_auc < self.base_roc_auc:
+            return [
+                "the tuned score ranks conversations worse than the base policy on folds it "
+                f"never saw (ROC-AUC {self.roc_auc:.3f} against {self.base_roc_auc:.3f}): "
+                "keep the base policy, or tune with fewer signals (--max-features) or a "
+                "stronger --l2"
+            ]
+        return []
 
     def as_dict(self) -> dict[str, Any]:
         """The figures, without the scores; ``leave_one_domain_out`` lists each held-out
@@ -784,6 +805,8 @@ class CrossValidation:
             "recall": self.recall,
             "f1": self.f1,
             "fold_auc": list(self.fold_auc),
+            "base_roc_auc": self.base_roc_auc,
+            "warnings": self.problems,
             "leave_one_domain_out": [d.as_dict() for d in self.domains],
         }
 
@@ -888,8 +911,9 @@ def fit_score(
     Warns
     -----
     TuneWarning
-        A held-out domain that the score fitted on the other domains ranks worse than the
-        base policy's own escalation score, or worse than chance.
+        The cross-validated score ranks conversations worse than the base policy's own
+        escalation score; a held-out domain that the score fitted on the other domains
+        ranks worse than the base policy, or worse than chance.
 
     Examples
     --------
@@ -948,7 +972,12 @@ def fit_score(
         fold_auc=tuple(roc_auc(y[fold == k], p[fold == k]) for k in range(folds)),
         scores=p,
         domains=lodo,
+        base_roc_auc=None
+        if (mine := _base_conversation_scores(features, base)) is None
+        else roc_auc(y, mine),
     )
+    for message in cv.problems:
+        warnings.warn(message, TuneWarning, stacklevel=2)
     for figures in lodo:
         for message in figures.problems:
             warnings.warn(message, TuneWarning, stacklevel=2)
@@ -1082,7 +1111,9 @@ def tuned_policy_text(
         "# each fold's model never saw:",
         f"#   score ROC-AUC {_fmt(cv.roc_auc)}; recall {_fmt(cv.recall_at_rate)} when the "
         f"{cv.rate:.0%} highest-scored conversations escalate;",
-        f"#   calibration error (ECE) {cv.ece:.3f}.",
+        f"#   calibration error (ECE) {cv.ece:.3f}; the base policy's own score: ROC-AUC "
+        f"{_fmt(cv.base_roc_auc)}.",
+        *(f"#   WARNING: {_printable(m)}." for m in cv.problems),
         f"#   This policy at threshold {tuned.threshold:g} ({tuned.target}):",
         f"#   escalation rate {cv.escalation_rate:.3f}, precision {_fmt(cv.precision)}, "
         f"recall {_fmt(cv.recall)}, F1 {_fmt(cv.f1)}.",
