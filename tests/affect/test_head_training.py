@@ -105,8 +105,35 @@ def test_a_context_graph_loads_back_as_the_head_it_was(tmp_path: Path, split: bo
         head = SplitContextHead(head, {"distress": branch})
     head.eval()
     export_context_graph(head, tmp_path / "context.onnx", 8)
-    loaded = load_context_head(tmp_path / "context.onnx", 8).eval()
+    loaded = load_context_head(tmp_path / "context.onnx").eval()  # its size inferred
     assert isinstance(loaded, SplitContextHead) == split
     inputs = _context_inputs(5, 8)
     with torch.no_grad():
         assert torch.equal(loaded(*inputs), head(*inputs))
+
+
+def test_the_shipped_head_trains_again_only_as_split(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from escalate._resources import shipped_dir
+    from escalate.cli.affect import refit_head
+
+    app = typer_app(refit_head)
+    data = tmp_path / "data"
+    for name in ("goemotions", "bitext"):
+        (data / name).mkdir(parents=True)
+    shipped = shipped_dir("models") / "affect"
+    result = CliRunner().invoke(
+        app, [str(shipped), "--out", str(tmp_path / "out"), "--data", str(data)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "network of its own" in result.output and "--no-trunk" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def typer_app(command: object) -> object:
+    import typer
+
+    app = typer.Typer()
+    app.command()(command)  # type: ignore[arg-type]
+    return app

@@ -362,6 +362,10 @@ def refit_head(
             heads=heads,
             trunk=trunk,
         )
-        calibration = refit_context_head(model, data_dir, out, config, log=log)
+        try:
+            calibration = refit_context_head(model, data_dir, out, config, log=log)
+        except ValueError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
         written = out / "context.onnx"
     err.print(f"wrote {written}; calibration {json.dumps(calibration)}", markup=False)

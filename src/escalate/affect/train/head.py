@@ -98,8 +98,9 @@ def context_head_examples(
     return out
 
 
-def load_context_head(path: Path, dim: int) -> ContextHead | SplitContextHead:
-    """The context head of a context graph: one network, or one split into branches."""
+def load_context_head(path: Path, dim: int | None = None) -> ContextHead | SplitContextHead:
+    """The context head of a context graph: one network, or one split into branches;
+    ``dim``, the size of the embeddings it reads, is inferred when not given."""
     import onnx
     from onnx import numpy_helper
 
@@ -107,6 +108,12 @@ def load_context_head(path: Path, dim: int) -> ContextHead | SplitContextHead:
         init.name.removeprefix("head."): torch.tensor(numpy_helper.to_array(init).copy())
         for init in onnx.load(str(path)).graph.initializer
     }
+
+    if dim is None:  # the hidden layer reads 5 * dim + 2 features
+        first = weights.get("inner.weight", weights.get("base.inner.weight"))
+        if first is None:
+            raise ValueError(f"{path} holds no context head")
+        dim = (int(first.shape[1]) - 2) // 5
 
     def plain(prefix: str, outputs: int) -> ContextHead:
         # a tensor equal to the base's is stored once, under the base's name
@@ -219,6 +226,12 @@ def refit_context_head(
     Returns their new calibration."""
     config = config or HeadConfig()
     model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    shipped = load_context_head(model_dir / "context.onnx")  # checked before the long part
+    if config.trunk and isinstance(shipped, SplitContextHead):
+        raise ValueError(
+            f"{model_dir / 'context.onnx'} gives {', '.join(shipped.branches)} from a network "
+            "of its own: train it again with trunk=False (--no-trunk)"
+        )
     torch.manual_seed(config.seed)
     examples = context_head_examples(data_dir, config.seed, config.message_rows)
     texts = sorted({t for e in examples for t in (e.text, e.bot, e.user) if t})
@@ -226,14 +239,10 @@ def refit_context_head(
     encoder = OnnxAffectModel(model_dir, cache_size=0, batch_size=32)
     embeddings = torch.from_numpy(encoder.embed(texts))
     dim = int(embeddings.shape[1])
+    # loaded again here: building it draws from the seeded generator, as training does
     head: ContextHead | SplitContextHead = load_context_head(model_dir / "context.onnx", dim)
     if not config.trunk:
         head = _split(head, config.heads, dim)
-    elif isinstance(head, SplitContextHead):
-        raise ValueError(
-            f"{model_dir / 'context.onnx'} has heads of their own ({', '.join(head.branches)}):"
-            " train it again with trunk=False"
-        )
     _train(head, examples, embeddings, {t: i for i, t in enumerate(texts)}, config, log)
     _copy_with(model_dir, out_dir, "context_head", asdict(config))
     export_context_graph(head, out_dir / "context.onnx", dim)
