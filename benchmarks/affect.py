@@ -314,7 +314,7 @@ def score_system(system: System, ev: Eval) -> dict[str, float | None]:
                 out[f"ece_{part}_sentiment"] = expected_calibration_error(top, pred == gold)
         if system.emotions and thresholds is not None:
             emo = emotion_array(scores)
-            y = np.array([[i in r.emotions for i in range(len(EMOTION_LABELS))] for r in rows])
+            y = np.array([r.emotion_target() for r in rows]) > 0.5
             pred_e = emo >= thresholds
             out[f"ge_{part}_macro_f1"] = float(
                 np.mean([f1(pred_e[:, j], y[:, j]) for j in range(y.shape[1])])

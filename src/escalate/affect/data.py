@@ -174,6 +174,10 @@ class GoEmotionsRow:
         named = {GROUP_LABELS[g] for g in self.groups} - {"ambiguous"}
         return next(iter(named)) if len(named) == 1 else None
 
+    def emotion_target(self) -> tuple[float, ...]:
+        """Multi-hot target over :data:`EMOTION_LABELS`: 1.0 for each of the text's emotions."""
+        return tuple(1.0 if i in self.emotions else 0.0 for i in range(len(EMOTION_LABELS)))
+
     def sentiment_target(self) -> list[float] | None:
         """Soft target over :data:`SENTIMENT_LABELS`, or ``None`` for ambiguous-only texts."""
         named = {GROUP_LABELS[g] for g in self.groups} - {"ambiguous"}

@@ -158,9 +158,7 @@ class DevSets:
     ) -> None:
         dev = read_goemotions(data_dir, "dev")
         self.goemotions = _Set([r.text for r in dev], [None] * len(dev))
-        self.emotion_targets = np.array(
-            [[1.0 if i in r.emotions else 0.0 for i in range(len(EMOTION_LABELS))] for r in dev]
-        )
+        self.emotion_targets = np.array([r.emotion_target() for r in dev])
         self.sentiment_rows = np.array([i for i, r in enumerate(dev) if r.sentiment is not None])
         self.sentiment_gold = np.array(
             [SENTIMENT_LABELS.index(dev[i].sentiment or "") for i in self.sentiment_rows]

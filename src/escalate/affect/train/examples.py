@@ -48,7 +48,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from escalate.affect.augment import add_typo, change_case, perturb
-from escalate.affect.base import EMOTION_LABELS, SENTIMENT_LABELS
+from escalate.affect.base import SENTIMENT_LABELS
 from escalate.affect.data import (
     BITEXT_HUMAN_INTENT,
     BITEXT_REPORTED_INTENTS,
@@ -248,7 +248,7 @@ def training_examples(
         goemotions = rng.sample(goemotions, min(limit, len(goemotions)))
     for row in goemotions:
         sent = row.sentiment_target()
-        emo = tuple(1.0 if i in row.emotions else 0.0 for i in range(len(EMOTION_LABELS)))
+        emo = row.emotion_target()
         out.append(
             Example(
                 row.text,

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from escalate.affect.base import CONTEXT_HEADS, EMOTION_LABELS
+from escalate.affect.base import CONTEXT_HEADS
 from escalate.affect.data import read_goemotions
 from escalate.affect.onnx import OnnxAffectModel
 from escalate.affect.train.evaluate import recalibrate
@@ -315,9 +315,7 @@ def refit_emotion_head(
     config = config or EmotionHeadConfig()
     model_dir, data_dir, out_dir = Path(model_dir), Path(data_dir), Path(out_dir)
     rows = read_goemotions(data_dir, "train")
-    targets = np.zeros((len(rows), len(EMOTION_LABELS)), dtype=np.float32)
-    for i, row in enumerate(rows):
-        targets[i, list(row.emotions)] = 1.0
+    targets = np.array([row.emotion_target() for row in rows], dtype=np.float32)
     log(f"{len(rows):,} GoEmotions training texts to embed")
     encoder = OnnxAffectModel(model_dir, cache_size=0, batch_size=32)
     embeddings = encoder.embed([row.text for row in rows])
